@@ -1,0 +1,5 @@
+import sys
+
+from orch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,73 @@
+"""Kinds: what a recipe's ``name`` selects, as data.
+
+A kind is a record: its role (service or client), its list of section
+functions, the recipe fields of its own, and a few defaults. The built-in
+kinds live in this package, one module each; ``kind_named`` also finds a
+seed-style variant name (``chroma_benchmark_hd``, ``redis_parametric_benchmark``).
+"""
+from importlib import import_module
+
+from pyrsistent import PRecord, field, pmap
+
+__all__ = ("Kind", "KINDS", "SERVICE_KINDS", "CLIENT_KINDS", "kind_named", "register")
+
+
+class Kind(PRecord):
+    name = field(type=str, mandatory=True)
+    role = field(type=str, mandatory=True, invariant=lambda r: (r in ("service", "client"), "role"))
+    summary = field(type=str, initial="")
+    sections = field(mandatory=True)
+    # recipe fields of this kind: name -> spec (orch.schema); for clients, the parameters
+    fields = field(initial=pmap())
+    # parameter names the seed's recipes use -> orch's name
+    aliases = field(initial=pmap())
+    # environment variables the seed's recipes configure this kind with -> field name
+    env_fields = field(initial=pmap())
+    port = field(type=(int, type(None)), initial=None)
+    docker_source = field(type=(str, type(None)), initial=None)
+    # HTTP path that answers once the service is up (None: probe with a TCP connect)
+    health_path = field(type=(str, type(None)), initial=None)
+    # clients: the service kind they load
+    target = field(type=(str, type(None)), initial=None)
+
+
+SERVICE_MODULES = ("ollama", "redis", "chroma", "mysql", "prometheus", "grafana")
+CLIENT_MODULES = ("ollama_benchmark", "redis_benchmark", "chroma_benchmark", "mysql_benchmark")
+
+
+def _load(names):
+    return tuple(import_module("orch.kinds." + name).KIND for name in names)
+
+
+SERVICE_KINDS = _load(SERVICE_MODULES)
+CLIENT_KINDS = _load(CLIENT_MODULES)
+KINDS = {kind.name: kind for kind in SERVICE_KINDS + CLIENT_KINDS}
+
+
+def register(kind, kinds=None):
+    """Return a kinds table with ``kind`` added (the built-in table is never changed)."""
+    table = dict(KINDS if kinds is None else kinds)
+    table[kind.name] = kind
+    return table
+
+
+def kind_named(name, kinds=None):
+    """The kind a recipe ``name`` selects, or None.
+
+    Exact names first; then the seed's variants: ``<svc>_parametric_benchmark``
+    and ``<kind>_<suffix>`` (``chroma_benchmark_hd``).
+
+    >>> kind_named("chroma_benchmark_hd").name
+    'chroma_benchmark'
+    >>> kind_named("redis_parametric_benchmark").name
+    'redis_benchmark'
+    >>> kind_named("postgres") is None
+    True
+    """
+    table = KINDS if kinds is None else kinds
+    if name in table:
+        return table[name]
+    if name.endswith("_parametric_benchmark"):
+        return table.get(name[: -len("_parametric_benchmark")] + "_benchmark")
+    prefixes = [k for k in table if name.startswith(k + "_")]
+    return table[max(prefixes, key=len)] if prefixes else None

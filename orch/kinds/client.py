@@ -1,0 +1,61 @@
+"""What the four client kinds share: a load generator, its flags, and the parameters table."""
+from orch import schema
+from orch.kinds import Kind
+from orch.quoting import Raw
+from orch.sections import client_sections
+
+__all__ = ("client_kind", "flag_words", "COMMON_PARAMETERS")
+
+# seed parameters orch accepts and handles itself rather than passing on
+COMMON_PARAMETERS = {
+    "output_file": schema.Text(),  # results always go to the run's results/ directory
+    "wait_for_service": schema.Integer(1),  # how long to wait for the target
+    "parametric_mode": schema.Boolean(),  # a sweep is any parameter with several values
+}
+
+
+def flag_words(flags, values):
+    """Words for one combination: ``flags`` maps parameter -> option; True booleans give bare options.
+
+    >>> flag_words({"clients": "--clients", "csv": "--csv"}, {"clients": 50, "csv": True, "x": 1})
+    ('--clients', '50', '--csv')
+    """
+    words = []
+    for name, option in flags.items():
+        if name not in values:
+            continue
+        value = values[name]
+        if value is True:
+            words.append(option)
+        elif value is False:
+            continue
+        elif isinstance(value, tuple):
+            words.extend((option, ",".join(str(v) for v in value)))
+        else:
+            words.extend((option, str(value)))
+    return tuple(words)
+
+
+def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source="docker://python:3.11-slim"):
+    """A client kind whose load generator is ``python3 -m orch.clients.<name>``."""
+
+    def program(job):
+        return (
+            "python3", "-m", "orch.clients." + name,
+            "--host", Raw('"$TARGET_HOST"'), "--port", Raw('"$TARGET_PORT"'),
+            "--duration", str(job.duration or 60),
+        )
+
+    def arguments(job, values):
+        return flag_words(flags, values)
+
+    return Kind(
+        name=name,
+        role="client",
+        summary=summary,
+        fields=dict(COMMON_PARAMETERS, **parameters),
+        aliases=dict(aliases),
+        docker_source=docker_source,
+        target=target,
+        sections=client_sections(program, arguments, docker_source),
+    )

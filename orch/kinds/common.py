@@ -1,0 +1,54 @@
+"""Small helpers the kinds share."""
+from orch.quoting import Literal, Raw, shell_line
+
+__all__ = ("setting", "command_or", "health_url", "local_url", "probe_http", "env_pairs")
+
+
+def setting(job, name, default=None):
+    """A kind field's value, else ``default``.
+
+    ``orch.recipe`` has already filled fields the seed's recipes set through
+    environment variables (``REDIS_PERSISTENCE``: see ``Kind.env_fields``).
+    """
+    return job.settings.get(name, default)
+
+
+def command_or(job, default_program, default_args):
+    """The recipe's ``command``/``args`` when given, else the kind's.
+
+    ``command`` alone replaces the program and keeps orch's arguments;
+    ``args`` replace orch's arguments verbatim (what you write is what runs).
+    """
+    program = job.command or default_program
+    args = tuple(job.args) if job.args else tuple(default_args)
+    return (program,) + args
+
+
+def local_url(port, path):
+    """A URL of this node's service as a shell word (host chosen at run time)."""
+    return Raw('"http://$ORCH_LOCAL:%d"' % port + shell_line(path))
+
+
+def health_url(job, port, path):
+    """The recipe's ``health_check.endpoint`` when it is a URL, else ``path`` on this node."""
+    endpoint = job.health.endpoint
+    if endpoint and endpoint.startswith(("http://", "https://")):
+        return endpoint
+    return local_url(port, path)
+
+
+def probe_http(*urls):
+    """Words that succeed when any of ``urls`` answers 2xx within 5 s."""
+    if len(urls) == 1:
+        return ("curl", "-fsS", "-o", "/dev/null", "--max-time", "5", urls[0])
+    script = Literal('for u in "$@"; do curl -fsS -o /dev/null --max-time 5 "$u" && exit 0; done; exit 1')
+    return ("bash", "-c", script, "orch-probe") + tuple(urls)
+
+
+def env_pairs(*pairs):
+    """``job -> pairs``, dropping pairs whose value is None."""
+
+    def defaults(job):
+        return tuple((name, value(job) if callable(value) else value) for name, value in pairs if value is not None)
+
+    return defaults

@@ -1,0 +1,175 @@
+"""MySQL / MariaDB: a data directory initialised inside the job, then the recipe's database and user.
+
+The readiness check is ``mysqladmin ping``; the endpoint is published only
+after the database, the user and the recipe's ``init_script`` are in place.
+"""
+import re
+
+from orch import schema
+from orch.kinds import Kind
+from orch.kinds.common import setting
+from orch.quoting import Raw, heredoc, shell_line, word
+from orch.runtimes import runtime_of
+from orch.sections import banner, service_port, service_sections
+
+__all__ = ("KIND", "sql_string", "bootstrap_sql", "option_file_value")
+
+PORT = 3306
+SOURCE = "docker://mysql:8.0"
+DEFAULT_PROGRAM = {"apptainer": "mysqld", "host": "mariadbd"}
+
+
+def sql_string(value):
+    """``value`` as a SQL string literal (quotes doubled, backslashes escaped).
+
+    >>> sql_string("it's \\\\ x")
+    "'it''s \\\\\\\\ x'"
+    """
+    return "'%s'" % value.replace("\\", "\\\\").replace("'", "''")
+
+
+def option_file_value(value):
+    """``value`` as a double-quoted value in a MySQL option file."""
+    return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _arg(args, name):
+    for arg in args:
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def data_dir(job):
+    return _arg(job.args, "--datadir") or Raw('"$ORCH_RUN_DIR/mysql-data"')
+
+
+def socket(job):
+    # a unix socket path must stay under ~100 bytes: keep it out of the (long) run directory
+    return _arg(job.args, "--socket") or Raw('"${TMPDIR:-/tmp}/orch-$ORCH_JOB.sock"')
+
+
+def program(job):
+    return job.command or DEFAULT_PROGRAM[job.runtime]
+
+
+def command(job):
+    if job.args:
+        return (program(job),) + tuple(job.args)
+    return (
+        program(job),
+        Raw('--datadir="$ORCH_RUN_DIR/mysql-data"'),
+        Raw('--socket="${TMPDIR:-/tmp}/orch-$ORCH_JOB.sock"'),
+        Raw('--pid-file="$ORCH_RUN_DIR/state/mysqld.pid"'),
+        "--port=%d" % service_port(job, PORT),
+        Raw('--bind-address="$ORCH_BIND"'),
+        Raw('--user="$(id -un)"'),
+        "--loose-mysqlx=OFF",
+    )
+
+
+def setup(job):
+    """Initialise an empty data directory with whichever tool the image or host has."""
+    wrap = runtime_of(job).wrap
+    has_mariadb = wrap(job, ("sh", "-c", "command -v mariadb-install-db"))
+    mariadb = wrap(job, ("mariadb-install-db", Raw("--datadir=" + word(data_dir(job))), Raw('--user="$(id -un)"'),
+                         "--auth-root-authentication-method=normal", "--skip-test-db"))
+    mysql = wrap(job, (program(job), "--initialize-insecure", Raw("--datadir=" + word(data_dir(job))), Raw('--user="$(id -un)"')))
+    return banner("data directory") + (
+        "if [ ! -d %s/mysql ]; then" % word(data_dir(job)),
+        "    mkdir -p %s" % word(data_dir(job)),
+        "    if %s >/dev/null 2>&1; then" % shell_line(*has_mariadb),
+        "        %s >\"$ORCH_RUN_DIR/logs/mysql-init.log\" 2>&1 || orch_fail 'mariadb-install-db failed (logs/mysql-init.log)' 1"
+        % shell_line(*mariadb),
+        "    else",
+        "        %s >\"$ORCH_RUN_DIR/logs/mysql-init.log\" 2>&1 || orch_fail 'mysqld --initialize-insecure failed (logs/mysql-init.log)' 1"
+        % shell_line(*mysql),
+        "    fi",
+        "fi",
+    )
+
+
+def probe(job):
+    return runtime_of(job).wrap(job, ("mysqladmin", Raw("--socket=" + word(socket(job))), "-uroot", "ping"))
+
+
+def bootstrap_sql(job):
+    """SQL run once as root: anonymous users gone, the recipe's database and user, root's password."""
+    database = setting(job, "database")
+    user = setting(job, "user")
+    password = setting(job, "password", "")
+    root_password = setting(job, "root_password")
+    lines = [
+        "SET @orch_drop = CONCAT('DROP USER IF EXISTS ''''@''', @@hostname, '''');",
+        "PREPARE orch_statement FROM @orch_drop;",
+        "EXECUTE orch_statement;",
+        "DROP USER IF EXISTS ''@'localhost';",
+    ]
+    if database:
+        lines.append("CREATE DATABASE IF NOT EXISTS `%s`;" % database)
+    if user:
+        for host in ("%", "localhost"):
+            lines.append("CREATE USER IF NOT EXISTS %s@'%s' IDENTIFIED BY %s;" % (sql_string(user), host, sql_string(password)))
+            if database:
+                lines.append("GRANT ALL PRIVILEGES ON `%s`.* TO %s@'%s';" % (database, sql_string(user), host))
+    if root_password:
+        lines.append("ALTER USER 'root'@'localhost' IDENTIFIED BY %s;" % sql_string(root_password))
+    lines.append("FLUSH PRIVILEGES;")
+    return "\n".join(lines) + "\n"
+
+
+def client_config(job):
+    root_password = setting(job, "root_password")
+    lines = ["[client]", "user=root"]
+    if root_password:
+        lines.append("password=%s" % option_file_value(root_password))
+    return "\n".join(lines) + "\n"
+
+
+def bootstrap(job):
+    wrap = runtime_of(job).wrap
+    sock = Raw("--socket=" + word(socket(job)))
+    first = wrap(job, ("mysql", sock, "-uroot"))
+    after = wrap(job, ("mysql", Raw('--defaults-extra-file="$ORCH_RUN_DIR/state/client.cnf"'), sock))
+    lines = list(banner("database, user, init_script"))
+    lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/bootstrap.sql"'), bootstrap_sql(job)))
+    # the option file holds root's password: readable by this user only, from its first byte
+    lines.append('orch_umask=$(umask); umask 077')
+    lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/client.cnf"'), client_config(job)))
+    lines.append('umask "$orch_umask"')
+    lines.append('%s < "$ORCH_RUN_DIR/state/bootstrap.sql" || orch_fail "creating the database and user failed" 1' % shell_line(*first))
+    if job.init_script:
+        lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/init.sql"'), job.init_script))
+        lines.append('%s < "$ORCH_RUN_DIR/state/init.sql" || orch_fail "init_script failed" 1' % shell_line(*after))
+    return tuple(lines)
+
+
+IDENT = dict(pattern=r"[A-Za-z0-9_]{1,64}", hint="a plain name (letters, digits, _)")
+
+KIND = Kind(
+    name="mysql",
+    role="service",
+    summary="MySQL/MariaDB server (data directory initialised in the job; database, user, init_script)",
+    fields={
+        "root_password": schema.Text(),
+        "database": schema.Text(**IDENT),
+        "user": schema.Text(pattern=r"[A-Za-z0-9_.-]{1,32}", hint="a plain user name"),
+        "password": schema.Text(),
+    },
+    env_fields={
+        "MYSQL_ROOT_PASSWORD": "root_password",
+        "MYSQL_DATABASE": "database",
+        "MYSQL_USER": "user",
+        "MYSQL_PASSWORD": "password",
+    },
+    port=PORT,
+    docker_source=SOURCE,
+    sections=service_sections(
+        command=command,
+        probe=probe,
+        port=lambda job: service_port(job, PORT),
+        docker_source=SOURCE,
+        setup=(setup,),
+        ready=(bootstrap,),
+    ),
+)

@@ -1,0 +1,26 @@
+"""mysql_benchmark: drives sysbench OLTP workloads against the target MySQL/MariaDB."""
+from orch import schema
+from orch.kinds.client import client_kind
+
+__all__ = ("KIND",)
+
+KIND = client_kind(
+    "mysql_benchmark",
+    target="mysql",
+    summary="MySQL/MariaDB load with sysbench OLTP (num_connections, tables, table_size, workload)",
+    parameters={
+        "num_connections": schema.Numbers(1, 10000),
+        "transactions_per_client": schema.Numbers(1),
+        "tables": schema.Numbers(1, 10000),
+        "table_size": schema.Numbers(1),
+        "workload": schema.TextList(schema.Text(choices=("read_write", "read_only", "point_select", "write_only")), sweep=True),
+    },
+    flags={
+        "num_connections": "--threads",
+        "transactions_per_client": "--transactions-per-client",
+        "tables": "--tables",
+        "table_size": "--table-size",
+        "workload": "--workload",
+    },
+    docker_source="docker://severalnines/sysbench",
+)

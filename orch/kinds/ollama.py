@@ -1,0 +1,68 @@
+"""Ollama: ``ollama serve``, then the recipe's model pulled and loaded before the endpoint is published."""
+from orch import schema
+from orch.kinds import Kind
+from orch.kinds.common import command_or, health_url, local_url, probe_http, setting
+from orch.quoting import Raw, shell_line, word
+from orch.runtimes import runtime_of
+from orch.sections import banner, service_port, service_sections
+
+__all__ = ("KIND",)
+
+PORT = 11434
+SOURCE = "docker://ollama/ollama:latest"
+
+
+def command(job):
+    return command_or(job, "ollama", ("serve",))
+
+
+def probe(job):
+    return probe_http(health_url(job, service_port(job, PORT), "/api/tags"))
+
+
+def environment(job):
+    return (("OLLAMA_HOST", Raw('"$ORCH_BIND":%d' % service_port(job, PORT))),)
+
+
+def warm_request(model, gpu_layers):
+    """The /api/generate body that loads ``model`` (names are validated, so no escaping is needed)."""
+    options = ', "options": {"num_gpu": %d}' % gpu_layers if gpu_layers is not None else ""
+    return '{"model": "%s", "prompt": "", "stream": false%s}' % (model, options)
+
+
+def model_ready(job):
+    """Pull the recipe's model and load it once, so clients never time the download."""
+    model = setting(job, "model")
+    if not model:
+        return ()
+    pull = runtime_of(job).wrap(job, ("ollama", "pull", model))
+    url = local_url(service_port(job, PORT), "/api/generate")
+    load = ("curl", "-fsS", "-o", "/dev/null", "--max-time", "900", "-H", "Content-Type: application/json",
+            "-d", warm_request(model, setting(job, "gpu_layers")), url)
+    return banner("model") + (
+        "orch_log %s" % word("pulling model " + model),
+        "%s || orch_fail %s 1" % (shell_line(*pull), word("ollama pull %s failed" % model)),
+        "%s || orch_fail %s 1" % (shell_line(*load), word("loading model %s failed" % model)),
+    )
+
+
+KIND = Kind(
+    name="ollama",
+    role="service",
+    summary="Ollama LLM server (ollama serve; model pulled and loaded before clients start; --nv with a GPU)",
+    fields={
+        "model": schema.Text(pattern=r"[A-Za-z0-9][A-Za-z0-9._:/-]*", hint="an Ollama model name (e.g. llama3.2:1b)"),
+        "gpu_layers": schema.Integer(0, 100000),
+    },
+    port=PORT,
+    docker_source=SOURCE,
+    health_path="/api/tags",
+    sections=service_sections(
+        command=command,
+        probe=probe,
+        port=lambda job: service_port(job, PORT),
+        docker_source=SOURCE,
+        ready=(model_ready,),
+        env=environment,
+    ),
+)

@@ -1,0 +1,116 @@
+"""Prometheus: scrapes itself, the recipe's monitoring_targets and every target orch publishes.
+
+A ``service_id`` target is found through the endpoints directory when the
+job starts (bounded wait), so nobody copies node names into the recipe.
+"""
+from orch import schema
+from orch.kinds import Kind
+from orch.kinds.common import command_or, health_url, probe_http, setting
+from orch.quoting import Raw, shell_line, word
+from orch.sections import banner, service_port, service_sections
+
+__all__ = ("KIND", "config_lines")
+
+PORT = 9090
+SOURCE = "docker://prom/prometheus:latest"
+NAME = r"[A-Za-z0-9_][A-Za-z0-9_.:-]*"
+DURATION = r"(?:\d+(?:ms|s|m|h|d|w|y))+"
+
+
+def _target_line(job_name, address_word):
+    return shell_line(
+        "printf", "  - job_name: '%s'\\n    static_configs:\\n      - targets: ['%s']\\n", job_name, Raw(address_word)
+    ) + ' >> "$ORCH_PROM_CONFIG"'
+
+
+def config_lines(job):
+    """Shell lines that write prometheus.yml; target hosts may be found at run time."""
+    interval = setting(job, "scrape_interval", "15s")
+    lines = [
+        'ORCH_PROM_CONFIG="$ORCH_RUN_DIR/state/prometheus.yml"',
+        shell_line("printf", "global:\\n  scrape_interval: %s\\nscrape_configs:\\n", interval) + ' > "$ORCH_PROM_CONFIG"',
+        _target_line("prometheus", '"$ORCH_LOCAL:%d"' % service_port(job, PORT)),
+        # every service orch starts may drop a file_sd file here (issue: experiments)
+        shell_line(
+            "printf",
+            "  - job_name: 'orch'\\n    file_sd_configs:\\n      - files: ['%s/*.targets.json']\\n        refresh_interval: 10s\\n",
+            Raw('"$ORCH_ENDPOINTS_DIR"'),
+        ) + ' >> "$ORCH_PROM_CONFIG"',
+    ]
+    for target in job.settings.get("monitoring_targets", ()):
+        port = target["port"]
+        if target.get("host"):
+            lines.append(_target_line(target["job_name"], word(target["host"]) + ":%d" % port))
+            continue
+        endpoint = word(target["service_id"] + ".json")
+        lines.extend(
+            (
+                'orch_file="$ORCH_ENDPOINTS_DIR"/%s' % endpoint,
+                "orch_waited=0",
+                'until [ -s "$orch_file" ] || [ "$orch_waited" -ge %d ]; do sleep 2; orch_waited=$((orch_waited + 2)); done'
+                % job.health.timeout,
+                'if [ -s "$orch_file" ]; then',
+                """    orch_host=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' "$orch_file")""",
+                "    " + _target_line(target["job_name"], '"$orch_host":%d' % port),
+                "else",
+                "    orch_log %s" % word("no endpoint for %s yet: not scraped" % target["service_id"]),
+                "fi",
+            )
+        )
+    return tuple(lines)
+
+
+def setup(job):
+    return banner("prometheus configuration") + ('mkdir -p "$ORCH_RUN_DIR/prometheus-data"',) + config_lines(job)
+
+
+def command(job):
+    return command_or(
+        job,
+        "prometheus",
+        (
+            Raw('--config.file="$ORCH_RUN_DIR/state/prometheus.yml"'),
+            Raw('--storage.tsdb.path="$ORCH_RUN_DIR/prometheus-data"'),
+            "--storage.tsdb.retention.time=%s" % setting(job, "retention_time", "15d"),
+            Raw('--web.listen-address="$ORCH_BIND":%d' % service_port(job, PORT)),
+            "--web.enable-lifecycle",
+        ),
+    )
+
+
+def probe(job):
+    return probe_http(health_url(job, service_port(job, PORT), "/-/ready"))
+
+
+KIND = Kind(
+    name="prometheus",
+    role="service",
+    summary="Prometheus (scrapes monitoring_targets, found by service id, and orch's published targets)",
+    fields={
+        "monitoring_targets": schema.ListOf(
+            schema.Mapping(
+                {
+                    "service_id": schema.Text(pattern=r"[A-Za-z0-9_.-]+", hint="a service id (name_id)"),
+                    "host": schema.Text(pattern=r"[A-Za-z0-9][A-Za-z0-9.-]*", hint="a host name"),
+                    "job_name": schema.Text(pattern=NAME, hint="a job name (letters, digits, _ . : -)"),
+                    "port": schema.Integer(1, 65535),
+                },
+                required=("job_name", "port"),
+                check=lambda t: [] if ("service_id" in t) != ("host" in t) else [("service_id", "give exactly one of service_id and host")],
+            )
+        ),
+        "retention_time": schema.Text(pattern=DURATION, hint="a Prometheus duration (e.g. 15d, 12h)"),
+        "scrape_interval": schema.Text(pattern=DURATION, hint="a Prometheus duration (e.g. 15s)"),
+    },
+    env_fields={"PROMETHEUS_RETENTION_TIME": "retention_time"},
+    port=PORT,
+    docker_source=SOURCE,
+    health_path="/-/ready",
+    sections=service_sections(
+        command=command,
+        probe=probe,
+        port=lambda job: service_port(job, PORT),
+        docker_source=SOURCE,
+        setup=(setup,),
+    ),
+)

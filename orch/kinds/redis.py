@@ -1,0 +1,98 @@
+"""Redis: ``redis-server`` with orch's config (persistence, maxmemory, password)."""
+from orch import schema
+from orch.kinds import Kind
+from orch.kinds.common import command_or, setting
+from orch.quoting import Literal, Raw, heredoc
+from orch.sections import banner, service_port, service_sections
+
+__all__ = ("KIND", "config_text", "redis_string")
+
+PORT = 6379
+
+
+def redis_string(value):
+    """``value`` as a double-quoted redis.conf string (the config parser's own escapes).
+
+    >>> redis_string('a"b\\\\c')
+    '"a\\\\"b\\\\\\\\c"'
+    """
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return '"%s"' % escaped
+
+
+PERSISTENCE = {
+    "none": ('save ""', "appendonly no"),
+    "rdb": ("save 900 1 300 10 60 10000", "appendonly no"),
+    "aof": ('save ""', "appendonly yes", "appendfsync everysec"),
+    "both": ("save 900 1 300 10 60 10000", "appendonly yes", "appendfsync everysec"),
+}
+
+
+def config_text(job):
+    """redis.conf for this job: persistence, memory limit, password. Bind, port and dir go on the command line."""
+    lines = ["protected-mode no", "daemonize no"]
+    lines.extend(PERSISTENCE[setting(job, "persistence", "none")])
+    maxmemory = setting(job, "maxmemory")
+    if maxmemory:
+        lines.append("maxmemory %s" % maxmemory)
+    password = setting(job, "password")
+    if password:
+        lines.append("requirepass %s" % redis_string(password))
+    return "\n".join(lines) + "\n"
+
+
+def setup(job):
+    return banner("redis configuration") + (
+        'mkdir -p "$ORCH_RUN_DIR/redis-data"',
+    ) + heredoc(Raw('"$ORCH_RUN_DIR/state/redis.conf"'), config_text(job))
+
+
+def command(job):
+    port = service_port(job, PORT)
+    return command_or(
+        job,
+        "redis-server",
+        (
+            Raw('"$ORCH_RUN_DIR/state/redis.conf"'),
+            "--port", str(port),
+            "--bind", Raw('"$ORCH_BIND"'),
+            "--dir", Raw('"$ORCH_RUN_DIR/redis-data"'),
+        ),
+    )
+
+
+def probe(job):
+    # redis-cli exits 0 on an error reply (NOAUTH, LOADING): only PONG counts
+    from orch.runtimes import runtime_of
+
+    cli = runtime_of(job).wrap(job, ("redis-cli", "-h", Raw('"$ORCH_LOCAL"'), "-p", str(service_port(job, PORT)), "ping"))
+    return ("bash", "-c", Literal('"$@" | grep -q PONG'), "orch-probe") + tuple(cli)
+
+
+def environment(job):
+    # redis-cli reads the password from REDISCLI_AUTH, which keeps it off the command line
+    password = setting(job, "password")
+    return (("REDISCLI_AUTH", password),) if password else ()
+
+
+KIND = Kind(
+    name="redis",
+    role="service",
+    summary="Redis in-memory store (redis-server; persistence none/rdb/aof/both, maxmemory, password)",
+    fields={
+        "persistence": schema.Text(choices=("none", "rdb", "aof", "both")),
+        "maxmemory": schema.Text(pattern=r"\d+(?:[kKmMgG][bB]?|[bB])?", hint="a redis memory size (e.g. 512mb, 2gb)"),
+        "password": schema.Text(),
+    },
+    env_fields={"REDIS_PERSISTENCE": "persistence", "REDIS_MAXMEMORY": "maxmemory", "REDIS_PASSWORD": "password"},
+    port=PORT,
+    docker_source="docker://redis:7-alpine",
+    sections=service_sections(
+        command=command,
+        probe=probe,
+        port=lambda job: service_port(job, PORT),
+        docker_source="docker://redis:7-alpine",
+        setup=(setup,),
+        env=environment,
+    ),
+)

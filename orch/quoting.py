@@ -1,0 +1,162 @@
+"""The one place where recipe values meet the shell.
+
+Every value that comes from a recipe reaches a script through this module.
+A value becomes exactly one shell word: its literal text single-quoted, its
+``$NAME`` / ``${NAME}`` references double-quoted so they expand at run time
+and nothing else (no command substitution, backticks, globbing, word
+splitting or second command) is ever interpreted.
+
+>>> word("$HOME/containers/x.sif")
+'"${HOME}"/containers/x.sif'
+>>> word("a b; rm -rf /")
+"'a b; rm -rf /'"
+>>> shell_line("echo", "$(id)", Raw('"$X"'))
+'echo \\'$(id)\\' "$X"'
+"""
+import re
+import shlex
+
+__all__ = (
+    "Raw",
+    "Literal",
+    "word",
+    "literal",
+    "shell_line",
+    "sbatch_flag",
+    "assignment",
+    "heredoc",
+    "is_identifier",
+    "VARIABLE",
+)
+
+VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class Raw(str):
+    """Shell text written by orch itself, passed through unquoted.
+
+    Only orch's own code makes ``Raw`` values; recipe values never are.
+    """
+
+    __slots__ = ()
+
+
+class Literal(str):
+    """Text written by orch itself that must reach the command exactly, ``$`` and all
+    (a script handed to ``bash -c``): ``word`` single-quotes it whole."""
+
+    __slots__ = ()
+
+
+def literal(value):
+    """Return ``value`` as one shell word in which nothing expands.
+
+    >>> literal("$HOME")
+    "'$HOME'"
+    """
+    return shlex.quote(str(value))
+
+
+def _literal_part(text):
+    # shlex.quote leaves "safe" text bare (a bare part next to "${X}" is fine); commas are
+    # quoted too, since inside an array assignment shellcheck takes a bare one for a mistake
+    if not text:
+        return ""
+    quoted = shlex.quote(text)
+    return "'%s'" % text if quoted == text and "," in text else quoted
+
+
+def word(value):
+    """Return ``value`` as one shell word where only ``$NAME``/``${NAME}`` expand.
+
+    >>> word("${SCRATCH}/db")
+    '"${SCRATCH}"/db'
+    >>> word("")
+    "''"
+    >>> word("`id`")
+    "'`id`'"
+    """
+    if isinstance(value, Raw):
+        return str(value)
+    if isinstance(value, Literal):
+        return shlex.quote(str(value))
+    text = str(value)
+    parts = []
+    position = 0
+    for match in VARIABLE.finditer(text):
+        parts.append(_literal_part(text[position:match.start()]))
+        parts.append('"${%s}"' % (match.group(1) or match.group(2)))
+        position = match.end()
+    parts.append(_literal_part(text[position:]))
+    joined = "".join(parts)
+    return joined if joined else "''"
+
+
+def shell_line(*words):
+    """Return one command line: each argument one word, ``Raw`` ones verbatim.
+
+    >>> shell_line("redis-cli", "-p", 6379, "ping")
+    'redis-cli -p 6379 ping'
+    """
+    return " ".join(word(w) for w in words)
+
+
+def is_identifier(name):
+    """True when ``name`` is a valid shell variable name.
+
+    >>> is_identifier("OLLAMA_HOST"), is_identifier("1X"), is_identifier("A-B")
+    (True, False, False)
+    """
+    return bool(IDENTIFIER.match(str(name)))
+
+
+def assignment(name, value, export=False):
+    """Return ``NAME=word`` (or ``export NAME=word``) for a validated name.
+
+    >>> assignment("A", "$HOME/x y", export=True)
+    'export A="${HOME}"\\'/x y\\''
+    """
+    if not is_identifier(name):
+        raise ValueError("not a shell identifier: %r" % (name,))
+    prefix = "export " if export else ""
+    return "%s%s=%s" % (prefix, name, word(value))
+
+
+def sbatch_flag(key, value):
+    """Return one ``#SBATCH`` directive; ``True`` gives a bare flag.
+
+    sbatch reads directive values without a shell, so they are validated
+    upstream (recipe.py) rather than quoted; this refuses anything that could
+    end the line or the directive.
+
+    >>> sbatch_flag("mem", "4GB")
+    '#SBATCH --mem=4GB'
+    >>> sbatch_flag("exclusive", True)
+    '#SBATCH --exclusive'
+    """
+    key = key.replace("_", "-")
+    if value is True:
+        return "#SBATCH --%s" % key
+    text = str(value)
+    if not text or any(c in text for c in "\n\r\t #\"'\\"):
+        raise ValueError("unsafe #SBATCH value for --%s: %r" % (key, text))
+    return "#SBATCH --%s=%s" % (key, text)
+
+
+def heredoc(path_word, text, marker="ORCH_EOF"):
+    """Return lines writing ``text`` verbatim to a file through a quoted heredoc.
+
+    The marker is lengthened until no line of ``text`` equals it, so the
+    text can never end the heredoc early; the quoted marker keeps bash from
+    expanding anything inside.
+
+    >>> heredoc(Raw('"$F"'), "a $B")
+    ('cat > "$F" <<\\'ORCH_EOF\\'', 'a $B', 'ORCH_EOF')
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    while marker in lines:
+        marker += "_"
+    return ("cat > %s <<'%s'" % (word(path_word), marker),) + tuple(lines) + (marker,)

@@ -1,0 +1,324 @@
+"""Recipes in, Job records out: the one place where recipe text is validated.
+
+``load_job(path)`` reads a recipe file (the seed's format: ``service:`` or
+``client:`` at the top, flow-style lists allowed) and returns a ``Job``, or
+raises ``RecipeError`` listing every problem as ``FILE:LINE: field: message``.
+"""
+import hashlib
+import re
+from urllib.parse import urlsplit
+
+from pyrsistent import pmap
+
+from orch import schema
+from orch.errors import Problem, RecipeError
+from orch.kinds import KINDS, kind_named
+from orch.records import Container, HealthCheck, Job, Resources, Target, frozen
+from orch.sites import site_named
+
+__all__ = ("load_job", "parse_job", "recipe_id", "RUNTIME_NAMES", "COMMON_FIELDS")
+
+RUNTIME_NAMES = ("apptainer", "host")
+
+NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+# SLURM --time: minutes, minutes:seconds, hours:minutes:seconds, days-hours[:minutes[:seconds]]
+TIME = r"(?:\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2}|UNLIMITED|INFINITE)"
+# SLURM --mem: a whole number with an optional K/M/G/T unit (and B); no fractions, no KiB
+MEM = r"\d+(?:[KkMmGgTt][Bb]?)?"
+# SLURM --gres: name[:type][:count], comma-separated
+GRES = r"[A-Za-z][A-Za-z0-9_]*(?::[A-Za-z0-9_.-]+)?(?::\d+)?(?:,[A-Za-z][A-Za-z0-9_]*(?::[A-Za-z0-9_.-]+)?(?::\d+)?)*"
+PLAIN = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}"
+SAFE_PATH = r"[A-Za-z0-9_./+-]+"
+
+RESOURCES = schema.Mapping(
+    {
+        "nodes": schema.Integer(1),
+        "ntasks": schema.Integer(1),
+        "ntasks_per_node": schema.Integer(1),
+        "cpus_per_task": schema.Integer(1),
+        "mem": schema.Text(pattern=MEM, hint="a SLURM memory size (e.g. 4G, 4096M, 16GB; no fractions)"),
+        "time": schema.Text(pattern=TIME, hint="a SLURM time limit (e.g. 30, 01:00:00, 1-12:00:00)"),
+        "partition": schema.Text(pattern=PLAIN, hint="a plain partition name"),
+        "qos": schema.Text(pattern=PLAIN, hint="a plain QOS name"),
+        "gres": schema.Text(pattern=GRES, hint="a SLURM gres request (e.g. gpu:1, gpu:a100:2)"),
+        "account": schema.Text(pattern=PLAIN, hint="a plain account name (e.g. p200981)"),
+    }
+)
+
+COMMON_FIELDS = {
+    "name": schema.Text(pattern=NAME, hint="a kind name (letters, digits, _ . -)", allow_empty=False),
+    "description": schema.Text(),
+    "container_image": schema.Text(allow_empty=False),
+    "command": schema.Text(allow_empty=False),
+    "args": schema.TextList(),
+    "container": schema.Mapping(
+        {
+            "docker_source": schema.Text(allow_empty=False),
+            "image_path": schema.Text(allow_empty=False),
+            "build_commands": schema.TextList(),
+            "force_rebuild": schema.Boolean(),
+            "bind_mounts": schema.TextList(schema.Text(allow_empty=False)),
+        }
+    ),
+    "resources": RESOURCES,
+    "environment": schema.EnvMapping(),
+    "ports": schema.ListOf(schema.Integer(1, 65535)),
+    "health_check": schema.Mapping(
+        {
+            "endpoint": schema.Text(),
+            "timeout": schema.Integer(1, 86400),
+            "retries": schema.Integer(1, 100000),
+            "interval": schema.Integer(1, 3600),
+        }
+    ),
+    "enable_cadvisor": schema.Boolean(),
+    "cadvisor_port": schema.Integer(1, 65535),
+    "setup_script": schema.Text(),
+}
+
+SERVICE_FIELDS = {"init_script": schema.Text()}
+
+CLIENT_FIELDS = {
+    "duration": schema.Integer(1),
+    "target_service": schema.Mapping(
+        {
+            "name": schema.Text(pattern=NAME, hint="a service name"),
+            "port": schema.Integer(1, 65535),
+            "health_check_endpoint": schema.Text(),
+        }
+    ),
+    "target_endpoint": schema.Text(pattern=r"https?://[^\s/?#]+(?::\d+)?(?:/\S*)?", hint="an http(s) URL with a host"),
+    "script": schema.Mapping({"name": schema.Text(), "local_path": schema.Text(), "remote_path": schema.Text()}),
+    "output": schema.Mapping({"file": schema.Text(), "shared_dir": schema.Text()}),
+}
+
+TOP_LEVEL = ("service", "client", "monitoring")
+
+
+def recipe_id(text):
+    """The default job id: the first 8 hex digits of the recipe's SHA-256.
+
+    >>> recipe_id("service:\\n  name: redis\\n")
+    '2f1a4a37'
+    """
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+def _parameters_spec(kind):
+    fields = dict(kind.fields)
+    for alias, target in kind.aliases.items():
+        fields[alias] = kind.fields[target]
+    return schema.Mapping(fields)
+
+
+def _block_spec(role, kind):
+    fields = dict(COMMON_FIELDS)
+    if role == "service":
+        fields.update(SERVICE_FIELDS)
+        if kind is not None:
+            fields.update(kind.fields)
+    else:
+        fields.update(CLIENT_FIELDS)
+        fields["parameters"] = _parameters_spec(kind) if kind is not None else _AnyMapping()
+    return schema.Mapping(fields, required=("name",))
+
+
+class _AnyMapping:
+    """Accepts any mapping: used for a block whose kind is unknown, so its other fields are still checked."""
+
+    def read(self, node, path):
+        return {}, []
+
+
+def _unalias(kind, parameters, node, path):
+    """Seed parameter names mapped onto orch's; a parameter given under two names is a problem."""
+    values, problems, given_as = {}, [], {}
+    line_of = {key.data: key.start_line for key, _ in node.items()} if node is not None else {}
+    for name, value in parameters.items():
+        canonical = kind.aliases.get(name, name)
+        if canonical in given_as:
+            problems.append(
+                (line_of.get(name, 0), "%s.%s" % (path, name), "same parameter as %s (given twice)" % given_as[canonical])
+            )
+            continue
+        given_as[canonical] = name
+        values[canonical] = value
+    return values, problems
+
+
+def _env_settings(kind, block, node, path):
+    """Kind fields the seed sets through environment variables, validated like the fields themselves."""
+    settings, problems = {}, []
+    env_node = _child(node, "environment")
+    for name, _ in block.get("environment", ()):
+        field_name = kind.env_fields.get(name)
+        if field_name is None or field_name in block:
+            continue
+        value, field_problems = kind.fields[field_name].read(_child(env_node, name), "%s.environment.%s" % (path, name))
+        problems.extend(field_problems)
+        if not field_problems:
+            settings[field_name] = value
+    return settings, problems
+
+
+def _child(node, key):
+    for child_key, child in node.items():
+        if child_key.data == key:
+            return child
+    return None
+
+
+def _target(kind, block, path, node):
+    """The client's target: a URL (``target_endpoint``) or a service found by name."""
+    service = block.get("target_service", {})
+    name = service.get("name") or kind.target
+    target_kind = kind_named(name, KINDS) if name else None
+    check = service.get("health_check_endpoint")
+    if check and check.startswith("/"):
+        health_path = check
+    else:
+        health_path = target_kind.health_path if target_kind else None
+    wait = block.get("parameters", {}).get("wait_for_service", 300)
+    target = Target(name=name, port=service.get("port"), health_check_endpoint=check, kind=target_kind and target_kind.name,
+                    health_path=health_path, wait=wait)
+    url = block.get("target_endpoint")
+    if url:
+        parts = urlsplit(url)
+        default_port = 443 if parts.scheme == "https" else 80
+        try:
+            port = parts.port or default_port
+        except ValueError:
+            line = _child(node, "target_endpoint").start_line
+            return None, [(line, path + ".target_endpoint", "%r has an invalid port" % url)]
+        target = target.set(endpoint=url, host=parts.hostname, port=port)
+    return target, []
+
+
+def _problems(filename, items):
+    return [Problem(filename, line, field, message) for line, field, message in items]
+
+
+def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer", job_id=None, run_dir=None,
+              endpoints_dir=None, part=None, kinds=None):
+    """Return the ``Job`` a recipe's text describes, or raise ``RecipeError`` with every problem.
+
+    + site: a site profile name (``meluxina``, ``local``)
+    + runtime: ``apptainer`` or ``host``
+    + job_id: the id in the job name and run directory (default: from the text)
+    + run_dir / endpoints_dir: override the site's defaults
+    + part: ``monitoring`` selects the seed's ``monitoring:`` block
+    + kinds: a kinds table with custom kinds (``orch.kinds.register``)
+    """
+    table = KINDS if kinds is None else kinds
+    try:
+        document = schema.read_document(text)
+    except Exception as error:  # strictyaml and ruamel raise many types, all with a mark
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        message = getattr(error, "problem", None) or str(error).strip().splitlines()[-1]
+        raise RecipeError([Problem(filename, line, "", "not a valid recipe: %s" % message)]) from None
+    if not document.is_mapping():
+        raise RecipeError([Problem(filename, 1, "", "a recipe is a mapping with a service: or client: block")])
+    keys = [key.data for key, _ in document.items()]
+    problems = [
+        Problem(filename, key.start_line, key.data, "unknown top-level block (expected service: or client:)")
+        for key, _ in document.items()
+        if key.data not in TOP_LEVEL
+    ]
+    roles = [k for k in keys if k in ("service", "client")]
+    if len(roles) != 1:
+        message = "has both service: and client:" if roles else "has neither service: nor client:"
+        raise RecipeError(problems + [Problem(filename, 1, "", "the recipe %s" % message)])
+    wanted = part or roles[0]
+    if wanted not in keys:
+        raise RecipeError(problems + [Problem(filename, 1, wanted, "the recipe has no %s: block" % wanted)])
+    role = "client" if wanted == "client" else "service"
+    node = document[wanted]
+    if not node.is_mapping():
+        raise RecipeError(problems + [Problem(filename, node.start_line, wanted, "expected a mapping of fields")])
+
+    name_node = _child(node, "name")
+    kind = None
+    if name_node is not None and name_node.is_scalar():
+        kind = kind_named(name_node.data, table)
+        if kind is None or kind.role != role:
+            known = sorted(k.name for k in table.values() if k.role == role)
+            problems.append(Problem(filename, name_node.start_line, "%s.name" % wanted,
+                                    "unknown %s kind %r (known: %s)" % (role, name_node.data, ", ".join(known))))
+            kind = None
+    block, found = _block_spec(role, kind).read(node, wanted)
+    problems.extend(_problems(filename, found))
+    if kind is None or problems:
+        raise RecipeError(problems)
+
+    settings = {name: block[name] for name in kind.fields if role == "service" and name in block}
+    env_settings, found = _env_settings(kind, block, node, wanted)
+    problems.extend(_problems(filename, found))
+    parameters, target = {}, None
+    if role == "client":
+        parameters, found = _unalias(kind, block.get("parameters", {}), _child(node, "parameters"), wanted + ".parameters")
+        problems.extend(_problems(filename, found))
+        target, found = _target(kind, block, wanted, node)
+        problems.extend(_problems(filename, found))
+    try:
+        site_profile = site_named(site)
+    except KeyError as error:
+        problems.append(Problem(filename, 0, "--site", str(error.args[0])))
+    for option, path in (("--run-dir", run_dir), ("--endpoints-dir", endpoints_dir)):
+        if path is not None and not re.fullmatch(SAFE_PATH, path):
+            problems.append(Problem(filename, 0, option, "%r: use letters, digits and _ . / + - only (it goes into #SBATCH lines)" % path))
+    if runtime not in RUNTIME_NAMES:
+        problems.append(Problem(filename, 0, "--runtime", "unknown runtime %r (known: %s)" % (runtime, ", ".join(RUNTIME_NAMES))))
+    if problems:
+        raise RecipeError(problems)
+
+    the_id = job_id or recipe_id(text)
+    job_name = "%s_%s" % (block["name"], the_id)
+    container = block.get("container", {})
+    health = block.get("health_check", {})
+    return Job(
+        role=role,
+        kind=kind.name,
+        name=block["name"],
+        id=the_id,
+        description=block.get("description"),
+        container_image=block.get("container_image"),
+        command=block.get("command"),
+        args=block.get("args", ()),
+        container=Container(
+            docker_source=container.get("docker_source"),
+            image_path=container.get("image_path"),
+            build_commands=container.get("build_commands", ()),
+            force_rebuild=container.get("force_rebuild", False),
+            bind_mounts=container.get("bind_mounts", ()),
+        ),
+        resources=Resources(**block.get("resources", {})),
+        environment=block.get("environment", ()),
+        ports=block.get("ports", ()),
+        health=HealthCheck(**{k: v for k, v in health.items()}),
+        cadvisor=block.get("enable_cadvisor", False),
+        cadvisor_port=block.get("cadvisor_port", 8080),
+        setup_script=block.get("setup_script"),
+        init_script=block.get("init_script"),
+        settings=frozen(dict(env_settings, **settings)),
+        duration=block.get("duration"),
+        parameters=pmap(parameters),
+        target=target,
+        script=pmap(block.get("script", {})),
+        output=pmap(block.get("output", {})),
+        site=site_profile,
+        runtime=runtime,
+        run_dir=run_dir or "%s/%s" % (site_profile.runs_root, job_name),
+        endpoints_dir=endpoints_dir or "%s/endpoints" % site_profile.runs_root,
+    )
+
+
+def load_job(path, **options):
+    """Read the recipe file at ``path`` and return its ``Job`` (see ``parse_job``)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise RecipeError([Problem(str(path), 0, "", "cannot read the recipe: %s" % reason)]) from None
+    return parse_job(text, str(path), **options)

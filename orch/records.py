@@ -1,0 +1,150 @@
+"""Immutable records: what a recipe says, as data.
+
+Records are built once, at the edge, by ``orch.recipe``; section functions
+read them and never change them (``.set`` returns a new record).
+"""
+from pyrsistent import PRecord, field, pmap, pvector, pvector_field
+
+__all__ = (
+    "Resources",
+    "Container",
+    "HealthCheck",
+    "Target",
+    "Site",
+    "Job",
+    "RESOURCE_FLAGS",
+)
+
+OPTIONAL_INT = (int, type(None))
+OPTIONAL_STR = (str, type(None))
+
+# recipe field -> sbatch option, in the order the header prints them
+RESOURCE_FLAGS = (
+    ("nodes", "nodes"),
+    ("ntasks", "ntasks"),
+    ("ntasks_per_node", "ntasks-per-node"),
+    ("cpus_per_task", "cpus-per-task"),
+    ("mem", "mem"),
+    ("time", "time"),
+    ("partition", "partition"),
+    ("qos", "qos"),
+    ("gres", "gres"),
+    ("account", "account"),
+)
+
+
+class Resources(PRecord):
+    nodes = field(type=OPTIONAL_INT, initial=None)
+    ntasks = field(type=OPTIONAL_INT, initial=None)
+    ntasks_per_node = field(type=OPTIONAL_INT, initial=None)
+    cpus_per_task = field(type=OPTIONAL_INT, initial=None)
+    mem = field(type=OPTIONAL_STR, initial=None)
+    time = field(type=OPTIONAL_STR, initial=None)
+    partition = field(type=OPTIONAL_STR, initial=None)
+    qos = field(type=OPTIONAL_STR, initial=None)
+    gres = field(type=OPTIONAL_STR, initial=None)
+    account = field(type=OPTIONAL_STR, initial=None)
+
+
+class Container(PRecord):
+    docker_source = field(type=OPTIONAL_STR, initial=None)
+    image_path = field(type=OPTIONAL_STR, initial=None)
+    build_commands = pvector_field(str)
+    force_rebuild = field(type=bool, initial=False)
+    bind_mounts = pvector_field(str)
+
+
+class HealthCheck(PRecord):
+    endpoint = field(type=OPTIONAL_STR, initial=None)
+    timeout = field(type=int, initial=60)
+    retries = field(type=int, initial=10)
+    interval = field(type=int, initial=5)
+
+
+class Target(PRecord):
+    """The service a client loads: by name (found through endpoint files) or by URL."""
+
+    name = field(type=OPTIONAL_STR, initial=None)
+    port = field(type=OPTIONAL_INT, initial=None)
+    health_check_endpoint = field(type=OPTIONAL_STR, initial=None)
+    # a URL given instead of a name (``target_endpoint``), split at load time
+    endpoint = field(type=OPTIONAL_STR, initial=None)
+    host = field(type=OPTIONAL_STR, initial=None)
+    # the target's kind and the HTTP path that tells it is up (None: a TCP connect)
+    kind = field(type=OPTIONAL_STR, initial=None)
+    health_path = field(type=OPTIONAL_STR, initial=None)
+    wait = field(type=int, initial=300)
+
+
+class Site(PRecord):
+    """What differs between clusters."""
+
+    name = field(type=str, mandatory=True)
+    modules = pvector_field(str)
+    purge_modules = field(type=bool, initial=False)
+    account = field(type=OPTIONAL_STR, initial=None)
+    partition = field(type=OPTIONAL_STR, initial=None)
+    qos = field(type=OPTIONAL_STR, initial=None)
+    runs_root = field(type=str, initial="orch-runs")
+    container_dir = field(type=str, initial="$HOME/containers")
+    # where services listen, and the address clients are told (None: the node's hostname)
+    bind_address = field(type=str, initial="0.0.0.0")
+    advertise_host = field(type=OPTIONAL_STR, initial=None)
+    login = field(type=OPTIONAL_STR, initial=None)
+    login_port = field(type=OPTIONAL_INT, initial=None)
+
+
+class Job(PRecord):
+    """One SLURM job: a service or a client, with where and how it runs."""
+
+    role = field(type=str, mandatory=True, invariant=lambda r: (r in ("service", "client"), "role"))
+    kind = field(type=str, mandatory=True)
+    name = field(type=str, mandatory=True)
+    id = field(type=str, mandatory=True)
+    description = field(type=OPTIONAL_STR, initial=None)
+    container_image = field(type=OPTIONAL_STR, initial=None)
+    command = field(type=OPTIONAL_STR, initial=None)
+    args = pvector_field(str)
+    container = field(type=Container, initial=Container())
+    resources = field(type=Resources, initial=Resources())
+    # (name, value) pairs in recipe order: later values may refer to earlier ones
+    environment = pvector_field(tuple)
+    ports = pvector_field(int)
+    health = field(type=HealthCheck, initial=HealthCheck())
+    cadvisor = field(type=bool, initial=False)
+    cadvisor_port = field(type=int, initial=8080)
+    setup_script = field(type=OPTIONAL_STR, initial=None)
+    init_script = field(type=OPTIONAL_STR, initial=None)
+    # the kind's own fields (model, persistence, root_password, ...)
+    settings = field(initial=pmap())
+    # clients
+    duration = field(type=OPTIONAL_INT, initial=None)
+    parameters = field(initial=pmap())
+    target = field(type=(Target, type(None)), initial=None)
+    script = field(initial=pmap())
+    output = field(initial=pmap())
+    # where and how
+    site = field(type=Site, mandatory=True)
+    runtime = field(type=str, initial="apptainer")
+    run_dir = field(type=str, mandatory=True)
+    endpoints_dir = field(type=str, mandatory=True)
+    grace = field(type=int, initial=30)
+    # array tasks of a sweep that may run at once (1: points never share the service)
+    sweep_parallelism = field(type=int, initial=1)
+
+    @property
+    def job_name(self):
+        return "%s_%s" % (self.name, self.id)
+
+
+def frozen(value):
+    """Return ``value`` with lists and dicts made persistent, recursively.
+
+    >>> frozen({"a": [1, {"b": 2}]})["a"][1]["b"]
+    2
+    """
+    if isinstance(value, dict):
+        return pmap({k: frozen(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return pvector(frozen(v) for v in value)
+    return value

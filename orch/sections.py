@@ -1,0 +1,487 @@
+"""Section functions: ``Job -> tuple of lines``; a script is their concatenation.
+
+Generic sections take only the job. Sections that need a kind's own piece
+(its command, its probe) are curried: ``start(command)`` is a section.
+``service_sections(...)`` and ``client_sections(...)`` assemble the standard
+lists that the built-in kinds use and that a custom service can use too.
+"""
+from toolz import concat, curry
+
+from orch import __version__
+from orch.quoting import Literal, Raw, assignment, heredoc, sbatch_flag, shell_line, word
+from orch.records import RESOURCE_FLAGS
+from orch.runtimes import runtime_of
+
+__all__ = (
+    "render",
+    "header",
+    "preamble",
+    "modules",
+    "environment",
+    "image",
+    "setup_script",
+    "start",
+    "sidecars",
+    "health",
+    "publish",
+    "wait_service",
+    "wait_for_target",
+    "benchmark",
+    "service_sections",
+    "client_sections",
+    "http_probe",
+    "tcp_probe",
+    "service_port",
+    "resource_values",
+)
+
+
+def render(job, sections):
+    """Return the script: every section's lines, in order, one per line.
+
+    >>> render(None, (lambda j: ("#!/bin/bash",), lambda j: ("true",)))
+    '#!/bin/bash\\ntrue\\n'
+    """
+    return "\n".join(concat(section(job) for section in sections)) + "\n"
+
+
+def banner(title):
+    return ("", "# --- %s" % title)
+
+
+def service_port(job, default=None):
+    """The service's port: the recipe's first ``ports`` entry, else the kind's default."""
+    return job.ports[0] if job.ports else default
+
+
+def resource_values(job):
+    """``(sbatch option, value)`` for every set resource; the site fills account/partition/qos gaps."""
+    resources = job.resources
+    fallback = {"account": job.site.account, "partition": job.site.partition, "qos": job.site.qos}
+    values = []
+    for field_name, option in RESOURCE_FLAGS:
+        value = getattr(resources, field_name)
+        if value is None:
+            value = fallback.get(field_name)
+        if value is not None:
+            values.append((option, value))
+    return tuple(values)
+
+
+def header(job):
+    """``#!/bin/bash`` and the ``#SBATCH`` directives."""
+    # an array's tasks each get their own log: %A is the array's job id, %a the task
+    logs = "%s/logs/%%x-%s" % (job.run_dir, "%A_%a" if array_flags(job) else "%j")
+    lines = [
+        "#!/bin/bash",
+        sbatch_flag("job-name", job.job_name),
+        sbatch_flag("output", logs + ".out"),
+        sbatch_flag("error", logs + ".err"),
+        sbatch_flag("signal", "B:TERM@%d" % job.grace),
+    ]
+    lines.extend(sbatch_flag(option, value) for option, value in resource_values(job))
+    lines.extend(array_flags(job))
+    lines.append("# rendered by orch %s: %s %s (%s runtime, %s site)" % (__version__, job.role, job.kind, job.runtime, job.site.name))
+    return tuple(lines)
+
+
+def array_flags(job):
+    from orch.sweep import combinations
+
+    combos = combinations(job)
+    if len(combos) <= 1:
+        return ()
+    return (sbatch_flag("array", "0-%d%%%d" % (len(combos) - 1, job.sweep_parallelism)),)
+
+
+PREAMBLE = r"""set -o pipefail
+orch_log() { printf '%s orch[%s]: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ORCH_JOB" "$*" >&2; }
+orch_mark() {
+    # state markers are written whole or not at all: temp file, then rename
+    local tmp="$ORCH_RUN_DIR/state/.$1.$$"
+    printf '%s\n' "$2" > "$tmp" && mv -f "$tmp" "$ORCH_RUN_DIR/state/$1"
+}
+orch_pids=()
+orch_stop_children() {
+    local pid waited=0
+    for pid in "${orch_pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${orch_pids[@]}"; do
+        while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt "$ORCH_STOP_WAIT" ]; do sleep 1; waited=$((waited + 1)); done
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+    done
+    wait 2>/dev/null
+    orch_pids=()
+}
+orch_finish() {
+    local reason="${2//\\/\\\\}"
+    reason="${reason//\"/\\\"}"
+    orch_mark finished "{\"exit_code\": $1, \"reason\": \"${reason//$'\n'/ }\", \"host\": \"$ORCH_HOST\"}"
+}
+orch_fail() {
+    orch_log "FAILED: $1"
+    trap - TERM INT
+    orch_stop_children
+    orch_finish "${2:-1}" "$1"
+    exit "${2:-1}"
+}
+orch_teardown() {
+    trap - TERM INT
+    orch_log "stop requested: stopping what this job started"
+    orch_stop_children
+    orch_finish 143 "stopped by signal"
+    exit 143
+}
+trap orch_teardown TERM INT"""
+
+
+def preamble(job):
+    """Variables, run directory, helper functions and the teardown trap."""
+    lines = list(banner("orch: run directory, helpers, teardown"))
+    lines.append(assignment("ORCH_JOB", job.job_name))
+    lines.append(assignment("ORCH_RUN_DIR", job.run_dir))
+    lines.append(assignment("ORCH_ENDPOINTS_DIR", job.endpoints_dir))
+    # relative paths are relative to the directory sbatch was called from, as for --output
+    lines.append('case "$ORCH_RUN_DIR" in /*) ;; *) ORCH_RUN_DIR="${SLURM_SUBMIT_DIR:-$PWD}/$ORCH_RUN_DIR" ;; esac')
+    lines.append('case "$ORCH_ENDPOINTS_DIR" in /*) ;; *) ORCH_ENDPOINTS_DIR="${SLURM_SUBMIT_DIR:-$PWD}/$ORCH_ENDPOINTS_DIR" ;; esac')
+    if job.site.advertise_host:
+        lines.append(assignment("ORCH_HOST", job.site.advertise_host))
+    else:
+        lines.append('ORCH_HOST="$(hostname)"')
+    lines.append(assignment("ORCH_BIND", job.site.bind_address))
+    # the address this node's own checks use to reach a service bound to ORCH_BIND
+    lines.append('case "$ORCH_BIND" in 0.0.0.0|::) ORCH_LOCAL=127.0.0.1 ;; *) ORCH_LOCAL="$ORCH_BIND" ;; esac')
+    lines.append("ORCH_STOP_WAIT=%d" % max(1, job.grace - 5))
+    # exported for the recipe's setup_script and anything else the job runs
+    lines.append("export ORCH_JOB ORCH_RUN_DIR ORCH_ENDPOINTS_DIR ORCH_HOST ORCH_BIND ORCH_LOCAL")
+    lines.append('mkdir -p "$ORCH_RUN_DIR/logs" "$ORCH_RUN_DIR/results" "$ORCH_RUN_DIR/metrics" "$ORCH_RUN_DIR/state" "$ORCH_ENDPOINTS_DIR"')
+    lines.extend(PREAMBLE.split("\n"))
+    lines.append('orch_mark started "{\\"job_id\\": \\"${SLURM_JOB_ID:-}\\", \\"host\\": \\"$ORCH_HOST\\"}"')
+    lines.append('orch_log "%s %s starting on $ORCH_HOST"' % (job.role, job.kind))
+    return tuple(lines)
+
+
+def modules(job):
+    """The site's ``module`` lines (none on a site without modules)."""
+    if not job.site.modules and not job.site.purge_modules:
+        return ()
+    lines = list(banner("modules"))
+    if job.site.purge_modules:
+        lines.append("module purge")
+    lines.extend(shell_line("module", "load", name) for name in job.site.modules)
+    return tuple(lines)
+
+
+def environment(job, extra=()):
+    """The recipe's environment, exported to what runs inside the runtime.
+
+    ``extra`` pairs come first so that the recipe's own values win.
+    """
+    pairs = tuple(extra) + tuple(job.environment)
+    if not pairs:
+        return ()
+    export = runtime_of(job).export
+    return banner("environment") + tuple(export(name, value) for name, value in pairs)
+
+
+@curry
+def environment_with(defaults, job):
+    """``environment`` with the kind's defaults: ``defaults(job)`` gives (name, value) pairs."""
+    set_by_recipe = {name for name, _ in job.environment}
+    return environment(job, tuple((n, v) for n, v in defaults(job) if n not in set_by_recipe))
+
+
+@curry
+def image(docker_source, job):
+    """Lines that make sure the container image is there (nothing for the host runtime)."""
+    lines = runtime_of(job).image(job, docker_source)
+    return banner("container image") + tuple(lines) if lines else ()
+
+
+def setup_script(job):
+    """The recipe's own ``setup_script``, verbatim, in a subshell so it cannot end the job early."""
+    if not job.setup_script:
+        return ()
+    lines = list(banner("setup_script (from the recipe, verbatim)"))
+    lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/setup.sh"'), job.setup_script))
+    lines.append('bash "$ORCH_RUN_DIR/state/setup.sh" || orch_fail "setup_script exited with status $?" 1')
+    return tuple(lines)
+
+
+def _background(words, pid_var):
+    # setsid gives the child its own process group, so teardown reaches its children too
+    return (
+        shell_line("setsid", *words) + " &",
+        "%s=$!" % pid_var,
+        'orch_pids+=("$%s")' % pid_var,
+    )
+
+
+@curry
+def start(command, job):
+    """Start the service in the background: ``command(job)`` gives its words."""
+    words = runtime_of(job).wrap(job, command(job))
+    lines = list(banner("start %s" % job.kind))
+    lines.append(shell_line("orch_log", "starting:", *words))
+    lines.extend(_background(words, "ORCH_SERVICE_PID"))
+    return tuple(lines)
+
+
+def cadvisor_words(job):
+    return (
+        "cadvisor",
+        "--port=%d" % job.cadvisor_port,
+        Raw('--listen_ip="$ORCH_BIND"'),
+        "--docker_only=false",
+        "--housekeeping_interval=10s",
+        "--store_container_labels=false",
+    )
+
+
+def sidecars(job):
+    """The cAdvisor sidecar, when the recipe enables it."""
+    if not job.cadvisor:
+        return ()
+    if job.runtime == "apptainer":
+        lines = [assignment("ORCH_CADVISOR_IMAGE", "%s/cadvisor.sif" % job.site.container_dir)]
+        lines.append(
+            'if [ ! -f "$ORCH_CADVISOR_IMAGE" ]; then apptainer pull "$ORCH_CADVISOR_IMAGE" '
+            + word(CADVISOR_SOURCE)
+            + ' || orch_fail "apptainer pull of cAdvisor failed" 1; fi'
+        )
+        words = ("apptainer", "exec", "--bind", "/sys,/proc,/var/run", Raw('"$ORCH_CADVISOR_IMAGE"')) + cadvisor_words(job)
+    else:
+        lines = []
+        words = cadvisor_words(job)
+    return banner("cAdvisor sidecar") + tuple(lines) + _background(words, "ORCH_CADVISOR_PID")
+
+
+CADVISOR_SOURCE = "docker://gcr.io/cadvisor/cadvisor:v0.49.1"
+
+
+def http_probe(url, seconds):
+    """Words that succeed when ``url`` answers with a 2xx status within ``seconds``."""
+    return ("curl", "-fsS", "-o", "/dev/null", "--max-time", str(seconds), url)
+
+
+def tcp_probe(host, port, seconds):
+    """Words that succeed when a TCP connection to host:port opens (the caller bounds the time)."""
+    return ("bash", "-c", Literal('exec 3<>"/dev/tcp/$1/$2"'), "orch-probe", host, port)
+
+
+def probe_seconds(job):
+    """How long one readiness check may take: the interval, within 5..30 s (apptainer exec alone takes a second)."""
+    return max(5, min(job.health.interval, 30))
+
+
+@curry
+def health(probe, job):
+    """Poll ``probe(job)`` (a tuple of words run on this node) until it passes.
+
+    Polled every ``interval`` seconds; gives up once ``timeout`` seconds have
+    passed and ``retries`` attempts have failed, and fails at once if the
+    service process exits first.
+    """
+    check = job.health
+    words = probe(job)
+    lines = list(banner("readiness"))
+    lines.append("orch_probe() { %s >/dev/null 2>&1; }" % shell_line("timeout", str(probe_seconds(job) + 1), *words))
+    lines.extend(
+        (
+            "orch_started=$SECONDS",
+            "orch_attempts=0",
+            "until orch_probe; do",
+            '    if ! kill -0 "$ORCH_SERVICE_PID" 2>/dev/null; then',
+            '        wait "$ORCH_SERVICE_PID"; orch_status=$?',
+            '        orch_fail "%s exited with status $orch_status before it was ready" "$(( orch_status == 0 ? 1 : orch_status ))"'
+            % job.kind,
+            "    fi",
+            "    orch_attempts=$((orch_attempts + 1))",
+            "    if [ \"$orch_attempts\" -ge %d ] && [ $((SECONDS - orch_started)) -ge %d ]; then"
+            % (check.retries, check.timeout),
+            '        orch_fail "%s not ready after $orch_attempts checks in $((SECONDS - orch_started)) s" 1' % job.kind,
+            "    fi",
+            "    sleep %d" % check.interval,
+            "done",
+            'orch_log "%s is ready after $((SECONDS - orch_started)) s"' % job.kind,
+        )
+    )
+    return tuple(lines)
+
+
+ENDPOINT_FORMAT = (
+    '{"name": "%s", "kind": "%s", "orch_id": "%s", "job_id": "%s", "host": "%s", '
+    '"port": %s, "metrics_port": %s, "run_dir": "%s"}'
+)
+
+
+@curry
+def publish(port, job):
+    """Write the endpoint file atomically, under the service's name and its job name.
+
+    Every value in it is a validated name, a number or a path orch chose,
+    so the JSON needs no escaping.
+    """
+    port_value = port(job)
+    metrics_port = str(job.cadvisor_port) if job.cadvisor else "null"
+    lines = list(banner("publish endpoint"))
+    lines.append(
+        "orch_endpoint=$(%s)"
+        % shell_line(
+            "printf", ENDPOINT_FORMAT, job.name, job.kind, job.id, Raw('"${SLURM_JOB_ID:-}"'),
+            Raw('"$ORCH_HOST"'), str(port_value), metrics_port, Raw('"$ORCH_RUN_DIR"'),
+        )
+    )
+    lines.extend(
+        (
+            "for orch_file in %s %s; do" % (word(job.name + ".json"), word(job.job_name + ".json")),
+            '    printf \'%s\\n\' "$orch_endpoint" > "$ORCH_ENDPOINTS_DIR/.$orch_file.$$" '
+            '&& mv -f "$ORCH_ENDPOINTS_DIR/.$orch_file.$$" "$ORCH_ENDPOINTS_DIR/$orch_file"',
+            "done",
+            'orch_mark ready "$orch_endpoint"',
+            'orch_log "endpoint $ORCH_HOST:%d published"' % port_value,
+        )
+    )
+    return tuple(lines)
+
+
+def wait_service(job):
+    """Wait for the service; its exit status ends the job."""
+    return banner("wait") + (
+        'wait "$ORCH_SERVICE_PID"',
+        "orch_status=$?",
+        "trap - TERM INT",
+        "orch_stop_children",
+        'if [ "$orch_status" -ne 0 ]; then orch_fail "%s exited with status $orch_status" "$orch_status"; fi' % job.kind,
+        'orch_finish 0 "%s exited"' % job.kind,
+        "exit 0",
+    )
+
+
+def service_sections(command, probe, port, docker_source, setup=(), ready=(), env=None):
+    """The standard list of sections of a service kind.
+
+    + command: ``job -> words`` that run the service
+    + probe: ``job -> words`` that succeed once it is ready
+    + port: ``job -> int``, the port clients are told
+    + docker_source: the image to pull when the recipe names none
+    + setup: sections run before the start (config files, data directories)
+    + ready: sections run after the readiness check, before the endpoint is published
+    + env: ``job -> pairs`` of default environment variables
+    """
+    return (
+        (header, preamble, modules, environment_with(env) if env else environment, image(docker_source))
+        + tuple(setup)
+        + (setup_script, start(command), sidecars, health(probe))
+        + tuple(ready)
+        + (publish(port), wait_service)
+    )
+
+
+# ---------------------------------------------------------------- clients
+
+
+def target_probe(job):
+    """Words that succeed when the target answers: its health URL, else a TCP connect."""
+    seconds = 5
+    if job.target.health_path is not None:
+        return http_probe(Raw('"http://$TARGET_HOST:$TARGET_PORT"' + word(job.target.health_path)), seconds)
+    return tcp_probe(Raw('"$TARGET_HOST"'), Raw('"$TARGET_PORT"'), seconds)
+
+
+def wait_for_target(job):
+    """Find the target (its endpoint file, or the recipe's URL) and wait, bounded, until it answers."""
+    target = job.target
+    lines = list(banner("target"))
+    lines.append("ORCH_WAIT=%d" % target.wait)
+    lines.append("orch_started=$SECONDS")
+    if target.host:
+        lines.append(assignment("TARGET_HOST", target.host))
+        lines.append(assignment("TARGET_PORT", str(target.port)))
+    else:
+        lines.extend(
+            (
+                'ORCH_TARGET_FILE="$ORCH_ENDPOINTS_DIR"/%s' % word(target.name + ".json"),
+                'until [ -s "$ORCH_TARGET_FILE" ]; do',
+                '    if [ $((SECONDS - orch_started)) -ge "$ORCH_WAIT" ]; then',
+                '        orch_fail "no endpoint for service %s after $ORCH_WAIT s ($ORCH_TARGET_FILE)" 1' % target.name,
+                "    fi",
+                "    sleep 2",
+                "done",
+                """TARGET_HOST=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' "$ORCH_TARGET_FILE")""",
+                """TARGET_PORT=$(sed -n 's/.*"port": \\([0-9]*\\).*/\\1/p' "$ORCH_TARGET_FILE")""",
+            )
+        )
+    lines.append("orch_probe() { %s >/dev/null 2>&1; }" % shell_line("timeout", "6", *target_probe(job)))
+    lines.extend(
+        (
+            "until orch_probe; do",
+            '    if [ $((SECONDS - orch_started)) -ge "$ORCH_WAIT" ]; then',
+            '        orch_fail "target $TARGET_HOST:$TARGET_PORT not answering after $ORCH_WAIT s" 1',
+            "    fi",
+            "    sleep 2",
+            "done",
+            'orch_log "target $TARGET_HOST:$TARGET_PORT is up"',
+        )
+    )
+    # exported on the node (the runtime passes them on): recipes' args may say ${TARGET_SERVICE_HOST}, as the seed's do
+    lines.append('export TARGET_HOST TARGET_PORT TARGET_SERVICE_HOST="$TARGET_HOST" TARGET_URL="http://$TARGET_HOST:$TARGET_PORT"')
+    return tuple(lines)
+
+
+def sweep_cases(arguments, job):
+    """``orch_args`` for this array task: one ``case`` arm per combination."""
+    from orch.sweep import combinations
+
+    combos = combinations(job)
+    lines = ['case "${SLURM_ARRAY_TASK_ID:-0}" in']
+    for index, values in enumerate(combos):
+        lines.append("    %d) orch_args=(%s) ;;" % (index, shell_line(*arguments(job, values))))
+    lines.append('    *) orch_fail "no sweep point for array task ${SLURM_ARRAY_TASK_ID:-}" 2 ;;')
+    lines.append("esac")
+    return tuple(lines)
+
+
+@curry
+def benchmark(program, arguments, job):
+    """Run the load generator and wait for it; its exit status ends the job.
+
+    + program: ``job -> words`` before the per-combination arguments
+    + arguments: ``(job, values) -> words`` for one combination of parameters
+    The recipe's own ``command``/``args``, when given, run instead.
+    """
+    lines = list(banner("benchmark"))
+    lines.append('ORCH_RESULT="$ORCH_RUN_DIR/results/${ORCH_JOB}-${SLURM_ARRAY_TASK_ID:-0}.json"')
+    if job.command:
+        words = (job.command,) + tuple(job.args)
+    else:
+        lines.extend(sweep_cases(arguments, job))
+        words = tuple(program(job)) + (Raw('"${orch_args[@]}"'), "--output", Raw('"$ORCH_RESULT"'))
+    words = runtime_of(job).wrap(job, words)
+    lines.append(shell_line("orch_log", "running:", *words))
+    lines.extend(_background(words, "ORCH_CLIENT_PID"))
+    lines.extend(
+        (
+            'wait "$ORCH_CLIENT_PID"',
+            "orch_status=$?",
+            "trap - TERM INT",
+            "orch_stop_children",
+            'if [ "$orch_status" -ne 0 ]; then orch_fail "%s exited with status $orch_status" "$orch_status"; fi' % job.kind,
+            'orch_finish 0 "%s finished"' % job.kind,
+            "exit 0",
+        )
+    )
+    return tuple(lines)
+
+
+def client_sections(program, arguments, docker_source):
+    """The standard list of sections of a client kind (see ``benchmark``)."""
+    return (
+        header,
+        preamble,
+        modules,
+        environment,
+        image(docker_source),
+        setup_script,
+        wait_for_target,
+        benchmark(program, arguments),
+    )
