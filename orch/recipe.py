@@ -99,7 +99,7 @@ def recipe_id(text):
     """The default job id: the first 8 hex digits of the recipe's SHA-256.
 
     >>> recipe_id("service:\\n  name: redis\\n")
-    '2f1a4a37'
+    'c44d4d0c'
     """
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
@@ -284,7 +284,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         description=block.get("description"),
         container_image=block.get("container_image"),
         command=block.get("command"),
-        args=block.get("args", ()),
+        args=block.get("args"),
         container=Container(
             docker_source=container.get("docker_source"),
             image_path=container.get("image_path"),

@@ -104,7 +104,8 @@ class Job(PRecord):
     description = field(type=OPTIONAL_STR, initial=None)
     container_image = field(type=OPTIONAL_STR, initial=None)
     command = field(type=OPTIONAL_STR, initial=None)
-    args = pvector_field(str)
+    # None: the kind's own arguments; a tuple (even empty): exactly these
+    args = field(type=(tuple, type(None)), initial=None)
     container = field(type=Container, initial=Container())
     resources = field(type=Resources, initial=Resources())
     # (name, value) pairs in recipe order: later values may refer to earlier ones

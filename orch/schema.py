@@ -26,6 +26,20 @@ __all__ = (
 
 
 def _line(node):
+    """The 1-based line a node starts on.
+
+    strictyaml's ``start_line`` is off for items of a sequence (a flow list
+    on one line, or the first item of a block list); ruamel's own position
+    for the item, which strictyaml keeps, is right.
+    """
+    chunk = getattr(node, "_chunk", None)
+    try:
+        kind, index = chunk.pointer._indices[-1]
+        if kind == "index":
+            parent = chunk.pointer.parent().get(chunk._ruamelparsed)
+            return parent.lc.item(index)[0] + 1
+    except Exception:  # not a sequence item, or strictyaml's internals moved: fall back
+        pass
     return getattr(node, "start_line", 0) or 0
 
 

@@ -450,9 +450,10 @@ def benchmark(program, arguments, job):
     The recipe's own ``command``/``args``, when given, run instead.
     """
     lines = list(banner("benchmark"))
-    lines.append('ORCH_RESULT="$ORCH_RUN_DIR/results/${ORCH_JOB}-${SLURM_ARRAY_TASK_ID:-0}.json"')
+    # exported: a recipe's own command can write its results there too
+    lines.append('export ORCH_RESULT="$ORCH_RUN_DIR/results/${ORCH_JOB}-${SLURM_ARRAY_TASK_ID:-0}.json"')
     if job.command:
-        words = (job.command,) + tuple(job.args)
+        words = (job.command,) + (job.args or ())
     else:
         lines.extend(sweep_cases(arguments, job))
         words = tuple(program(job)) + (Raw('"${orch_args[@]}"'), "--output", Raw('"$ORCH_RESULT"'))

@@ -20,7 +20,7 @@ def command_or(job, default_program, default_args):
     ``args`` replace orch's arguments verbatim (what you write is what runs).
     """
     program = job.command or default_program
-    args = tuple(job.args) if job.args else tuple(default_args)
+    args = tuple(job.args) if job.args is not None else tuple(default_args)
     return (program,) + args
 
 

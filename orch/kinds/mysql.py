@@ -41,12 +41,12 @@ def _arg(args, name):
 
 
 def data_dir(job):
-    return _arg(job.args, "--datadir") or Raw('"$ORCH_RUN_DIR/mysql-data"')
+    return _arg(job.args or (), "--datadir") or Raw('"$ORCH_RUN_DIR/mysql-data"')
 
 
 def socket(job):
     # a unix socket path must stay under ~100 bytes: keep it out of the (long) run directory
-    return _arg(job.args, "--socket") or Raw('"${TMPDIR:-/tmp}/orch-$ORCH_JOB.sock"')
+    return _arg(job.args or (), "--socket") or Raw('"${TMPDIR:-/tmp}/orch-$ORCH_JOB.sock"')
 
 
 def program(job):
@@ -54,8 +54,8 @@ def program(job):
 
 
 def command(job):
-    if job.args:
-        return (program(job),) + tuple(job.args)
+    if job.args is not None:
+        return (program(job),) + job.args
     return (
         program(job),
         Raw('--datadir="$ORCH_RUN_DIR/mysql-data"'),

@@ -1,0 +1,133 @@
+"""Hypothesis strategies: valid recipes (as YAML text and as the data behind it) and hostile words."""
+import json
+
+from hypothesis import strategies as st
+
+# values that would do something if a shell ever interpreted them
+HOSTILE = (
+    "$(touch /tmp/orch-pwned)",
+    "`touch /tmp/orch-pwned`",
+    "'; touch /tmp/orch-pwned; '",
+    '"; touch /tmp/orch-pwned; "',
+    "a\nb",
+    "line1\ntouch /tmp/orch-pwned",
+    "*",
+    "/etc/*",
+    "~root",
+    "a b  c",
+    "x && touch /tmp/orch-pwned",
+    "| touch /tmp/orch-pwned",
+    "${IFS}",
+    "$((1+1))",
+    "\\",
+    "'\";&&e-$ èрт🚒♞中片-j",  # virtualenv's special name
+    "ORCH_EOF",
+    "-n",
+    "",
+)
+
+PRINTABLE = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\x85\u2028\u2029\ufeff") | st.sampled_from("\n\t")
+# random text carries no "$": references come only from the lists here, whose values the tests know
+texts = st.text(PRINTABLE.filter(lambda c: c != "$"), max_size=24) | st.sampled_from(HOSTILE)
+# $NAME references, which expand at run time by design
+references = st.sampled_from(("$ORCH_TEST_VAR", "${ORCH_TEST_VAR}", "$ORCH_UNSET_VAR", "$HOME/x"))
+hostile_values = st.lists(texts | references, min_size=1, max_size=3).map("".join)
+
+env_names = st.from_regex(r"T_[A-Z0-9_]{1,8}", fullmatch=True)
+plain_names = st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True)
+times = st.sampled_from(("30", "00:30:00", "1-00:00:00", "2-12", "45:00", "UNLIMITED"))
+mems = st.builds(lambda n, u: "%d%s" % (n, u), st.integers(1, 4096), st.sampled_from(("", "M", "G", "GB", "gb", "K")))
+gres = st.sampled_from(("gpu:1", "gpu:a100:2", "gpu:4", "shard:1", "mps:50"))
+
+
+def yaml_scalar(value):
+    """A YAML double-quoted scalar: JSON's string syntax is a subset of it."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+@st.composite
+def resources(draw):
+    fields = {
+        "nodes": st.integers(1, 64),
+        "ntasks": st.integers(1, 256),
+        "ntasks_per_node": st.integers(1, 128),
+        "cpus_per_task": st.integers(1, 128),
+        "mem": mems,
+        "time": times,
+        "partition": plain_names,
+        "qos": plain_names,
+        "gres": gres,
+        "account": st.from_regex(r"p[0-9]{6}", fullmatch=True),
+    }
+    chosen = draw(st.lists(st.sampled_from(sorted(fields)), unique=True))
+    return {name: draw(fields[name]) for name in chosen}
+
+
+@st.composite
+def service_recipes(draw, kinds=("redis", "ollama", "chroma", "mysql", "prometheus", "grafana")):
+    """(yaml text, data) of a valid service recipe with hostile values wherever values are free text."""
+    data = {"name": draw(st.sampled_from(kinds))}
+    if draw(st.booleans()):
+        data["description"] = draw(hostile_values)
+    if draw(st.booleans()):
+        data["args"] = draw(st.lists(hostile_values, max_size=3))
+    data["resources"] = draw(resources())
+    data["environment"] = draw(st.dictionaries(env_names, hostile_values, max_size=3))
+    data["ports"] = [draw(st.integers(1, 65535))]
+    if draw(st.booleans()):
+        data["container"] = {"image_path": draw(hostile_values.filter(bool)), "docker_source": draw(hostile_values.filter(bool))}
+    data["enable_cadvisor"] = draw(st.booleans())
+    data["health_check"] = {"timeout": draw(st.integers(1, 300)), "retries": draw(st.integers(1, 50)), "interval": draw(st.integers(1, 30))}
+    return to_yaml("service", data), data
+
+
+@st.composite
+def client_recipes(draw):
+    kind = draw(st.sampled_from(("redis_benchmark", "chroma_benchmark", "mysql_benchmark", "ollama_benchmark")))
+    numbers = st.lists(st.integers(1, 500), min_size=1, max_size=3, unique=True)
+    parameter = {
+        "redis_benchmark": "clients", "chroma_benchmark": "batch_size",
+        "mysql_benchmark": "num_connections", "ollama_benchmark": "concurrent_requests",
+    }[kind]
+    data = {
+        "name": kind,
+        "resources": draw(resources()),
+        "environment": draw(st.dictionaries(env_names, hostile_values, max_size=2)),
+        "duration": draw(st.integers(1, 3600)),
+        "parameters": {parameter: draw(numbers)},
+    }
+    return to_yaml("client", data), data
+
+
+def to_yaml(role, data):
+    """Recipe text in block style, every scalar double-quoted (numbers plain)."""
+    lines = ["%s:" % role]
+
+    def emit(key, value, indent):
+        pad = "  " * indent
+        if isinstance(value, dict):
+            lines.append("%s%s:" % (pad, key))
+            if not value:
+                lines[-1] += " {}"
+                return
+            for k, v in value.items():
+                emit(k, v, indent + 1)
+        elif isinstance(value, list):
+            lines.append("%s%s:" % (pad, key))
+            if not value:
+                lines[-1] += " []"
+            for item in value:
+                lines.append("%s  - %s" % (pad, scalar(item)))
+        else:
+            lines.append("%s%s: %s" % (pad, key, scalar(value)))
+
+    def scalar(value):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(value)
+        return yaml_scalar(value)
+
+    for key, value in data.items():
+        emit(key, value, 1)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,167 @@
+"""Recipes in, Job records out: the seed's format loads, bad input names file, line and field."""
+import pytest
+
+from conftest import SEED_STYLE, SHIPPED
+from orch.errors import RecipeError
+from orch.recipe import load_job, parse_job
+from orch.sweep import Sweep, combinations
+
+
+@pytest.mark.parametrize("path", SHIPPED + SEED_STYLE, ids=lambda p: p.name)
+def test_every_shipped_and_seed_style_recipe_loads(path):
+    job = load_job(path)
+    assert job.role in ("service", "client")
+    assert job.run_dir == "orch-runs/%s_%s" % (job.name, job.id)
+
+
+def test_flow_style_lists_load_as_lists():
+    job = load_job(SEED("seed_mysql.yaml"))
+    assert job.command == "mysqld"
+    assert list(job.args) == ["--datadir=/mysql/data", "--socket=/mysql/run/mysqld.sock", "--bind-address=0.0.0.0", "--user=mysql"]
+    assert list(job.container.bind_mounts) == ["/scratch/users/u100/mysql:/mysql"]
+    assert job.container.force_rebuild is True
+
+
+def test_seed_environment_settings_become_kind_fields():
+    job = load_job(SEED("seed_mysql.yaml"))
+    assert job.settings["root_password"] == "rootsecret"
+    assert job.settings["database"] == "bench_db"
+    assert job.settings["user"] == "bench_user"
+
+
+def test_explicit_kind_field_wins_over_the_seed_environment_variable():
+    job = parse_job(SERVICE % "  name: redis\n  persistence: aof\n  environment:\n    REDIS_PERSISTENCE: none\n")
+    assert job.settings["persistence"] == "aof"
+
+
+def test_monitoring_block_is_a_prometheus_service():
+    job = load_job(SEED("seed_mysql.yaml"), part="monitoring")
+    assert job.kind == "prometheus" and job.settings["retention_time"] == "15d"
+
+
+def test_decorated_and_parametric_names_select_their_kind():
+    assert load_job(SEED("seed_chroma_hd.yaml")).kind == "chroma_benchmark"
+    assert load_job(SEED("seed_redis_parametric.yaml")).kind == "redis_benchmark"
+    assert load_job(SEED("seed_ollama_parametric.yaml")).kind == "ollama_benchmark"
+
+
+def test_seed_parameter_names_map_onto_orch_names():
+    job = load_job(SEED("seed_redis_parametric.yaml"))
+    assert job.parameters["clients"] == Sweep((1, 10, 50))
+    assert job.parameters["data_size"] == Sweep((64, 1024))
+    assert job.parameters["pipeline"] == Sweep((1, 16))
+    assert job.parameters["requests"] == Sweep((100000,))
+    assert job.parameters["tests"] == ("set", "get", "lpush")
+    assert len(combinations(job)) == 12
+
+
+def test_client_target_comes_from_target_service_and_its_kind():
+    job = load_job(SEED("seed_chroma_hd.yaml"))
+    assert (job.target.name, job.target.kind, job.target.wait) == ("chroma", "chroma", 120)
+    # the seed's v1 heartbeat path is the recipe's word: it is what the client checks
+    assert job.target.health_path == "/api/v1/heartbeat"
+
+
+def test_target_endpoint_url_is_split_into_host_and_port():
+    job = parse_job(CLIENT % "  name: ollama_benchmark\n  target_endpoint: http://mel2073:11434\n")
+    assert (job.target.host, job.target.port) == ("mel2073", 11434)
+
+
+def test_default_id_follows_the_content_and_id_overrides_it():
+    a = parse_job(SERVICE % "  name: redis\n")
+    b = parse_job(SERVICE % "  name: redis\n  description: other\n")
+    assert a.id != b.id and len(a.id) == 8
+    assert parse_job(SERVICE % "  name: redis\n", job_id="run7").job_name == "redis_run7"
+
+
+SERVICE = "service:\n%s"
+CLIENT = "client:\n%s"
+
+
+def SEED(name):
+    from conftest import ROOT
+
+    return ROOT / "tests" / "recipes" / name
+
+
+# (id, recipe text, line, field, words in the message)
+INVALID = [
+    ("unknown-kind", SERVICE % "  name: postgres\n", 2, "service.name", "unknown service kind 'postgres'"),
+    ("client-kind-as-service", SERVICE % "  name: redis_benchmark\n", 2, "service.name", "unknown service kind"),
+    ("unknown-field", SERVICE % "  name: redis\n  colour: blue\n", 3, "service.colour", "unknown field"),
+    ("unknown-resource", SERVICE % "  name: redis\n  resources:\n    gpus: 1\n", 4, "service.resources.gpus", "unknown field"),
+    ("nodes-not-a-number", SERVICE % "  name: redis\n  resources:\n    nodes: two\n", 4, "service.resources.nodes", "whole number"),
+    ("nodes-zero", SERVICE % "  name: redis\n  resources:\n    nodes: 0\n", 4, "service.resources.nodes", "out of range"),
+    ("port-too-big", SERVICE % "  name: redis\n  ports:\n    - 70000\n", 4, "service.ports[0]", "out of range (1-65535)"),
+    ("port-zero", SERVICE % "  name: redis\n  ports: [0]\n", 3, "service.ports[0]", "out of range"),
+    ("fractional-mem", SERVICE % "  name: redis\n  resources:\n    mem: 4.5G\n", 4, "service.resources.mem", "SLURM memory size"),
+    ("gib-mem", SERVICE % "  name: redis\n  resources:\n    mem: 4GiB\n", 4, "service.resources.mem", "SLURM memory size"),
+    ("bad-time", SERVICE % "  name: redis\n  resources:\n    time: 1 hour\n", 4, "service.resources.time", "SLURM time limit"),
+    ("bad-gres", SERVICE % "  name: redis\n  resources:\n    gres: gpu=1\n", 4, "service.resources.gres", "gres"),
+    ("partition-with-space", SERVICE % "  name: redis\n  resources:\n    partition: cpu gpu\n", 4, "service.resources.partition", "plain partition"),
+    ("account-injection", SERVICE % "  name: redis\n  resources:\n    account: p1;rm\n", 4, "service.resources.account", "plain account"),
+    ("env-name-not-identifier", SERVICE % "  name: redis\n  environment:\n    MY-VAR: x\n", 4, "service.environment.MY-VAR", "shell variable name"),
+    ("env-name-starts-with-digit", SERVICE % "  name: redis\n  environment:\n    1X: x\n", 4, "service.environment.1X", "shell variable name"),
+    ("bool-not-bool", SERVICE % "  name: redis\n  enable_cadvisor: maybe\n", 3, "service.enable_cadvisor", "true or false"),
+    ("bad-persistence", SERVICE % "  name: redis\n  persistence: sometimes\n", 3, "service.persistence", "not one of"),
+    ("bad-seed-env-setting", SERVICE % "  name: redis\n  environment:\n    REDIS_PERSISTENCE: sometimes\n", 4,
+     "service.environment.REDIS_PERSISTENCE", "not one of"),
+    ("health-retries-zero", SERVICE % "  name: redis\n  health_check:\n    retries: 0\n", 4, "service.health_check.retries", "out of range"),
+    ("missing-name", SERVICE % "  description: x\n", 1, "service.name", "is required"),
+    ("both-roles", "service:\n  name: redis\nclient:\n  name: redis_benchmark\n", 1, "", "both service: and client:"),
+    ("neither-role", "services:\n  name: redis\n", 1, "services", "unknown top-level block"),
+    ("not-yaml", "service: [\n", 2, "", "not a valid recipe"),
+    ("duplicate-key", SERVICE % "  name: redis\n  name: chroma\n", 3, "", "not a valid recipe"),
+    ("sweep-garbage", CLIENT % "  name: redis_benchmark\n  parameters:\n    clients: \"1,x,3\"\n", 4,
+     "client.parameters.clients", "whole numbers separated by commas"),
+    ("sweep-zero", CLIENT % "  name: redis_benchmark\n  parameters:\n    clients: [1, 0]\n", 4, "client.parameters.clients", "out of range"),
+    ("unknown-parameter", CLIENT % "  name: redis_benchmark\n  parameters:\n    turbo: 1\n", 4, "client.parameters.turbo", "unknown field"),
+    ("parameter-twice", CLIENT % "  name: redis_benchmark\n  parameters:\n    clients: 5\n    client_counts: 1,2\n", 5,
+     "client.parameters.client_counts", "given twice"),
+    ("bad-target-url", CLIENT % "  name: ollama_benchmark\n  target_endpoint: mel2073:11434\n", 3, "client.target_endpoint", "URL"),
+    ("prometheus-target-without-host", SERVICE % "  name: prometheus\n  monitoring_targets:\n    - job_name: x\n      port: 80\n", 4,
+     "service.monitoring_targets[0].service_id", "exactly one"),
+    ("ollama-model-injection", SERVICE % "  name: ollama\n  model: \"x\\\"; rm -rf /\"\n", 3, "service.model", "Ollama model name"),
+    ("mysql-database-injection", SERVICE % "  name: mysql\n  database: \"db`; drop\"\n", 3, "service.database", "plain name"),
+]
+
+
+@pytest.mark.parametrize("text,line,field,words", [row[1:] for row in INVALID], ids=[row[0] for row in INVALID])
+def test_errors_name_the_file_line_and_field(text, line, field, words):
+    with pytest.raises(RecipeError) as caught:
+        parse_job(text, "r.yaml")
+    problems = caught.value.problems
+    assert any(p.line == line and p.field == field and words in p.message for p in problems), problems
+    assert all(str(p).startswith("r.yaml:") for p in problems)
+
+
+def test_every_problem_is_reported_not_just_the_first():
+    text = SERVICE % "  name: redis\n  ports: [0]\n  resources:\n    mem: 4.5G\n    time: soon\n  colour: red\n"
+    with pytest.raises(RecipeError) as caught:
+        parse_job(text, "r.yaml")
+    assert [p.line for p in caught.value.problems] == [3, 5, 6, 7]
+
+
+def test_unknown_kind_still_reports_the_other_problems():
+    with pytest.raises(RecipeError) as caught:
+        parse_job(SERVICE % "  name: nosuch\n  ports: [0]\n", "r.yaml")
+    assert {p.field for p in caught.value.problems} == {"service.name", "service.ports[0]"}
+
+
+def test_run_dir_that_would_break_an_sbatch_line_is_refused():
+    with pytest.raises(RecipeError) as caught:
+        parse_job(SERVICE % "  name: redis\n", "r.yaml", run_dir="runs/a b%j")
+    assert caught.value.problems[0].field == "--run-dir"
+
+
+def test_unreadable_file_is_a_recipe_error(tmp_path):
+    with pytest.raises(RecipeError) as caught:
+        load_job(tmp_path / "missing.yaml")
+    assert "cannot read the recipe" in str(caught.value)
+
+
+def test_records_are_immutable():
+    job = parse_job(SERVICE % "  name: redis\n")
+    with pytest.raises(AttributeError):
+        job.name = "other"
+    assert job.set(name="other").name == "other" and job.name == "redis"

@@ -1,0 +1,160 @@
+"""Rendering: headers follow resources, scripts parse and pass shellcheck, output is deterministic."""
+import pytest
+
+from conftest import SEED_STYLE, SHIPPED, bash_syntax, directives, shellcheck
+from orch import render_job
+from orch.recipe import load_job, parse_job
+
+COMBINATIONS = [(site, runtime) for site in ("meluxina", "local") for runtime in ("apptainer", "host")]
+
+
+@pytest.mark.parametrize("path", SHIPPED + SEED_STYLE, ids=lambda p: p.name)
+def test_every_recipe_renders_a_script_that_parses_and_passes_shellcheck(path):
+    for site, runtime in COMBINATIONS:
+        script = render_job(load_job(path, site=site, runtime=runtime))
+        assert script.startswith("#!/bin/bash\n") and script.endswith("\n")
+        assert bash_syntax(script) == "", (site, runtime)
+        assert shellcheck(script) == "", (site, runtime)
+
+
+def test_monitoring_block_renders_too():
+    from conftest import ROOT
+
+    script = render_job(load_job(ROOT / "tests/recipes/seed_mysql.yaml", part="monitoring"))
+    assert "prometheus" in script and shellcheck(script) == ""
+
+
+def test_header_maps_every_resource_onto_its_sbatch_option():
+    job = parse_job(
+        "service:\n  name: redis\n  resources:\n    nodes: 2\n    ntasks: 4\n    ntasks_per_node: 2\n"
+        "    cpus_per_task: 8\n    mem: 16GB\n    time: 1-02:00:00\n    partition: gpu\n    qos: short\n"
+        "    gres: gpu:a100:2\n    account: p200981\n"
+    )
+    found = directives(render_job(job))
+    assert found["nodes"] == "2" and found["ntasks"] == "4" and found["ntasks-per-node"] == "2"
+    assert found["cpus-per-task"] == "8" and found["mem"] == "16GB" and found["time"] == "1-02:00:00"
+    assert found["partition"] == "gpu" and found["qos"] == "short" and found["gres"] == "gpu:a100:2"
+    assert found["account"] == "p200981"
+    assert found["job-name"] == job.job_name
+    assert found["output"] == "orch-runs/%s/logs/%%x-%%j.out" % job.job_name
+    assert found["error"] == "orch-runs/%s/logs/%%x-%%j.err" % job.job_name
+    assert found["signal"] == "B:TERM@30"
+
+
+def test_unset_resources_give_no_directive_and_the_site_fills_the_account():
+    melux = directives(render_job(parse_job("service:\n  name: redis\n")))
+    local = directives(render_job(parse_job("service:\n  name: redis\n", site="local")))
+    assert melux["account"] == "p200981" and "account" not in local
+    assert not {"nodes", "mem", "time", "gres", "partition"} & set(melux)
+
+
+def test_recipe_account_wins_over_the_site():
+    found = directives(render_job(parse_job("service:\n  name: redis\n  resources:\n    account: p999\n")))
+    assert found["account"] == "p999"
+
+
+def test_meluxina_loads_apptainer_and_local_loads_nothing():
+    melux = render_job(parse_job("service:\n  name: redis\n"))
+    local = render_job(parse_job("service:\n  name: redis\n", site="local", runtime="host"))
+    assert "module purge\nmodule load Apptainer/1.2.4-GCCcore-12.3.0\n" in melux
+    assert "module " not in local and "apptainer" not in local
+
+
+@pytest.mark.parametrize("gres,gpu", [("gpu:1", True), ("gpu:a100:2", True), ("mps:100,gpu:1", True), ("shard:2", False), (None, False)])
+def test_nv_exactly_when_a_gpu_is_requested(gres, gpu):
+    resources = "  resources:\n    partition: gpu\n" + ("    gres: %s\n" % gres if gres else "")
+    script = render_job(parse_job("service:\n  name: ollama\n" + resources))
+    assert ("--nv" in script) == gpu
+
+
+def test_host_runtime_never_uses_apptainer():
+    script = render_job(parse_job("service:\n  name: ollama\n  resources:\n    gres: gpu:1\n", runtime="host"))
+    assert "apptainer" not in script and "--nv" not in script
+
+
+def test_rendering_is_deterministic():
+    for path in SHIPPED:
+        assert render_job(load_job(path)) == render_job(load_job(path))
+
+
+def test_image_is_pulled_only_when_missing_unless_force_rebuild():
+    normal = render_job(parse_job("service:\n  name: redis\n"))
+    forced = render_job(parse_job("service:\n  name: redis\n  container:\n    force_rebuild: true\n"))
+    assert 'if [ ! -f "$ORCH_IMAGE" ]; then' in normal
+    assert "apptainer pull --force \"$ORCH_IMAGE\" docker://redis:7-alpine" in normal
+    assert "if true; then" in forced
+
+
+def test_build_commands_build_the_image_from_a_definition_file():
+    from conftest import ROOT
+
+    script = render_job(load_job(ROOT / "tests/recipes/seed_mysql_client.yaml"))
+    assert "From: python:3.9\n\n%post\n    pip install --no-cache-dir mysql-connector-python\n" in script
+    assert 'apptainer build --force "$ORCH_IMAGE" "$ORCH_DEF"' in script
+
+
+def test_environment_reaches_the_container_through_apptainerenv():
+    script = render_job(parse_job("service:\n  name: redis\n  environment:\n    A: \"x,y\"\n"))
+    assert "export APPTAINERENV_A='x,y'" in script
+    host = render_job(parse_job("service:\n  name: redis\n  environment:\n    A: \"x,y\"\n", runtime="host"))
+    assert "export A='x,y'" in host
+
+
+def test_home_references_expand_at_run_time():
+    script = render_job(parse_job("service:\n  name: redis\n  container:\n    image_path: $HOME/containers/r.sif\n"))
+    assert 'ORCH_IMAGE="${HOME}"/containers/r.sif' in script
+
+
+def test_cadvisor_sidecar_only_when_enabled():
+    with_sidecar = render_job(parse_job("service:\n  name: redis\n  enable_cadvisor: true\n  cadvisor_port: 8181\n"))
+    without = render_job(parse_job("service:\n  name: redis\n"))
+    assert "cadvisor --port=8181" in with_sidecar and 'orch_pids+=("$ORCH_CADVISOR_PID")' in with_sidecar
+    assert "cadvisor" not in without
+
+
+def test_sweep_becomes_one_job_array_with_a_case_per_combination():
+    from conftest import ROOT
+
+    script = render_job(load_job(ROOT / "tests/recipes/seed_redis_parametric.yaml"))
+    assert directives(script)["array"] == "0-11%1"
+    assert directives(script)["output"].endswith("%x-%A_%a.out")
+    assert "    11) orch_args=(--clients 50 --data-size 1024 --pipeline 16 --requests 100000 --tests 'set,get,lpush') ;;" in script
+
+
+def test_client_without_sweep_is_no_array():
+    from conftest import ROOT
+
+    assert "array" not in directives(render_job(load_job(ROOT / "recipes/clients/redis_benchmark.yaml")))
+
+
+def test_client_with_its_own_command_runs_it_with_target_variables():
+    from conftest import ROOT
+
+    script = render_job(load_job(ROOT / "tests/recipes/seed_mysql_client.yaml"))
+    assert "--endpoint=\"${TARGET_SERVICE_HOST}\":3306" in script
+    assert 'export TARGET_HOST TARGET_PORT TARGET_SERVICE_HOST="$TARGET_HOST"' in script
+
+
+def test_client_waits_for_the_endpoint_file_of_its_target():
+    from conftest import ROOT
+
+    script = render_job(load_job(ROOT / "recipes/clients/chroma_benchmark.yaml"))
+    assert 'ORCH_TARGET_FILE="$ORCH_ENDPOINTS_DIR"/chroma.json' in script
+    assert "ORCH_WAIT=300" in script
+    assert '"http://$TARGET_HOST:$TARGET_PORT"/api/v2/heartbeat' in script
+
+
+def test_client_with_target_endpoint_needs_no_endpoint_file():
+    script = render_job(parse_job("client:\n  name: ollama_benchmark\n  target_endpoint: http://mel2073:11434\n"))
+    assert "TARGET_HOST=mel2073" in script and "ORCH_TARGET_FILE" not in script
+
+
+def test_every_kind_is_a_list_of_sections_returning_lines():
+    from orch.kinds import KINDS
+
+    job_text = {"service": "service:\n  name: %s\n", "client": "client:\n  name: %s\n"}
+    for kind in KINDS.values():
+        job = parse_job(job_text[kind.role] % kind.name)
+        for section in kind.sections:
+            lines = section(job)
+            assert isinstance(lines, tuple) and all(isinstance(line, str) for line in lines), (kind.name, section)
