@@ -11,10 +11,10 @@ default id and run directory):
 2. process: wall time of ``python -m orch render RECIPE --no-mkdir``, against
    a process that loads the recipe with strictyaml and renders the template
    (``jinja_baseline.main``), and against ``python -c pass``; twice: with the
-   environment as it is ("as_run": with PYTHONDONTWRITEBYTECODE set and no
-   orch/__pycache__, orch is compiled from source at every start) and with
    bytecode cached in a temporary PYTHONPYCACHEPREFIX ("cached", as an
-   installed package runs).
+   installed package runs) and with the repository's modules compiled at every
+   start ("source": a checkout under PYTHONDONTWRITEBYTECODE=1, as this
+   project's shells run).
 3. imports: ``python -X importtime`` of the CLI render, and the modules the
    render path leaves in ``sys.modules`` (``sh``, ``matplotlib``, ``jinja2``,
    ``hypothesis`` must not be there).
@@ -167,16 +167,23 @@ def time_renders(functions, iterations, batch=100, warmup=200):
 
 
 def bytecode_modes(cache_dir):
-    """The environments the processes run in.
+    """The environments the processes run in, both independent of any __pycache__ in the checkout.
 
-    as_run: this shell's environment unchanged (if it sets PYTHONDONTWRITEBYTECODE
-    and orch/ has no __pycache__, orch's sources are compiled at every start).
-    cached: bytecode written to and read from ``cache_dir`` (PYTHONPYCACHEPREFIX),
-    as an installed package has it; the warm-up runs fill the cache.
+    Bytecode goes to and comes from ``cache_dir`` (PYTHONPYCACHEPREFIX).
+    cached: written and read, as an installed package runs (the warm-up fills it).
+    source: the repository's modules (orch, benchmarks) compiled at every start,
+    the standard library and site-packages still cached: a source checkout run
+    with PYTHONDONTWRITEBYTECODE=1 (as this project's shells are) and no bytecode.
     """
     cached = dict(os.environ, PYTHONPYCACHEPREFIX=cache_dir)
     cached.pop("PYTHONDONTWRITEBYTECODE", None)
-    return {"as_run": dict(os.environ), "cached": cached}
+    source = dict(os.environ, PYTHONPYCACHEPREFIX=cache_dir, PYTHONDONTWRITEBYTECODE="1")
+    return {"cached": cached, "source": source}
+
+
+def drop_repository_bytecode(cache_dir):
+    """Forget the cached bytecode of the repository's own modules (for the ``source`` mode)."""
+    shutil.rmtree(os.path.join(cache_dir, ROOT.lstrip(os.sep)), ignore_errors=True)
 
 
 def bytecode_note():
@@ -184,8 +191,8 @@ def bytecode_note():
     has_pyc = os.path.isdir(pycache) and any(n.endswith(".pyc") for n in os.listdir(pycache))
     return {
         "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE"),
-        "PYTHONPYCACHEPREFIX": os.environ.get("PYTHONPYCACHEPREFIX"),
         "orch_has_pycache": has_pyc,
+        "note": "process figures use their own PYTHONPYCACHEPREFIX; orch/__pycache__ is not read",
     }
 
 
@@ -268,8 +275,9 @@ def importtime(runs, env):
     }
 
 
-def modules_after_render(phase_runs, envs):
-    result = subprocess.run([sys.executable, "-c", MODULES_SNIPPET], cwd=ROOT, env=envs["cached"], capture_output=True, text=True)
+def render_path_modules(env):
+    """What the CLI's render path leaves in sys.modules, in a fresh interpreter."""
+    result = subprocess.run([sys.executable, "-c", MODULES_SNIPPET], cwd=ROOT, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit("benchmark: the sys.modules check failed: %s" % result.stderr)
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -277,22 +285,18 @@ def modules_after_render(phase_runs, envs):
     heavy = [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
     stdlib = getattr(sys, "stdlib_module_names", frozenset())
     third_party = sorted({m.split(".")[0] for m in modules} - set(stdlib) - {"__main__", "orch"})
-    phases = {}
-    for mode, env in envs.items():
-        samples = {"import_ms": [], "main_ms": []}
-        for _ in range(phase_runs):
-            result = subprocess.run([sys.executable, "-c", PHASES_SNIPPET], cwd=ROOT, env=env, capture_output=True, text=True)
-            values = json.loads(result.stdout.strip().splitlines()[-1])
-            for key in samples:
-                samples[key].append(values[key])
-        phases[mode] = {key: summary(values) for key, values in samples.items()}
-    return {
-        "status": report["status"],
-        "count": len(modules),
-        "heavy_loaded": heavy,
-        "third_party_top_level": third_party,
-        "phases_ms": phases,
-    }
+    return {"status": report["status"], "count": len(modules), "heavy_loaded": heavy, "third_party_top_level": third_party}
+
+
+def phases(runs, env):
+    """In a fresh interpreter: importing the render path's orch modules, then ``main()`` itself (ms)."""
+    samples = {"import_ms": [], "main_ms": []}
+    for _ in range(runs):
+        result = subprocess.run([sys.executable, "-c", PHASES_SNIPPET], cwd=ROOT, env=env, capture_output=True, text=True)
+        values = json.loads(result.stdout.strip().splitlines()[-1])
+        for key in samples:
+            samples[key].append(values[key])
+    return {key: summary(values) for key, values in samples.items()}
 
 
 def profile(job, renders, top=20):
@@ -359,13 +363,20 @@ def main(argv=None):
     )
     parse = time_renders({"load_job": lambda: load_job(RECIPE)}, max(200, args.iterations // 10), batch=50, warmup=20)
     cache_dir = tempfile.mkdtemp(prefix="orch-bench-pycache-")
+    processes, imports, phase_times = {}, {}, {}
     try:
         envs = bytecode_modes(cache_dir)
-        processes = {mode: time_processes(args.processes, env) for mode, env in envs.items()}
-        imports = {mode: importtime(args.importtime_runs, env) for mode, env in envs.items()}
-        modules = modules_after_render(max(1, args.processes // 2), envs)
+        for mode, env in envs.items():  # cached first: it fills the cache the source mode reuses
+            if mode == "source":
+                drop_repository_bytecode(cache_dir)
+            processes[mode] = time_processes(args.processes, env)
+            imports[mode] = importtime(args.importtime_runs, env)
+            phase_times[mode] = phases(max(1, args.processes // 2), env)
+            if mode == "cached":
+                modules = render_path_modules(env)
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
+    modules["phases_ms"] = phase_times
 
     figures = {
         "recipe": RECIPE,
@@ -426,8 +437,8 @@ def report(f):
     print("orch render benchmark: %s (meluxina, apptainer), script of %d bytes" % (f["recipe"], f["script_bytes"]))
     print("machine: %s, %s CPUs usable; %s; Python %s" % (m["cpu_model"], m["nproc"], m["system"], m["python"]))
     b = f["bytecode"]
-    print("bytecode: PYTHONDONTWRITEBYTECODE=%s, orch/__pycache__ %s"
-          % (b["PYTHONDONTWRITEBYTECODE"] or "(unset)", "present" if b["orch_has_pycache"] else "absent"))
+    print("processes: [cached] bytecode cached (an installed package); [source] orch compiled at every start"
+          " (PYTHONDONTWRITEBYTECODE=1, as here: %s)" % (b["PYTHONDONTWRITEBYTECODE"] or "unset"))
     print()
     print("%-46s %10s %10s %5s" % ("", "median", "p90", "n"))
     rows = [

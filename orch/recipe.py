@@ -133,7 +133,7 @@ class _AnyMapping:
 def _unalias(kind, parameters, node, path):
     """Seed parameter names mapped onto orch's; a parameter given under two names is a problem."""
     values, problems, given_as = {}, [], {}
-    line_of = {key.data: key.start_line for key, _ in node.items()} if node is not None else {}
+    line_of = {key.data: schema.key_line(node, key.data) for key, _ in node.items()} if node is not None else {}
     for name, value in parameters.items():
         canonical = kind.aliases.get(name, name)
         if canonical in given_as:
@@ -188,7 +188,7 @@ def _target(kind, block, path, node):
         try:
             port = parts.port or default_port
         except ValueError:
-            line = _child(node, "target_endpoint").start_line
+            line = schema.line_of(_child(node, "target_endpoint"))
             return None, [(line, path + ".target_endpoint", "%r has an invalid port" % url)]
         target = target.set(endpoint=url, host=parts.hostname, port=port)
     return target, []
@@ -221,7 +221,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         raise RecipeError([Problem(filename, 1, "", "a recipe is a mapping with a service: or client: block")])
     keys = [key.data for key, _ in document.items()]
     problems = [
-        Problem(filename, key.start_line, key.data, "unknown top-level block (expected service: or client:)")
+        Problem(filename, schema.key_line(document, key.data), key.data, "unknown top-level block (expected service: or client:)")
         for key, _ in document.items()
         if key.data not in TOP_LEVEL
     ]
@@ -235,7 +235,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
     role = "client" if wanted == "client" else "service"
     node = document[wanted]
     if not node.is_mapping():
-        raise RecipeError(problems + [Problem(filename, node.start_line, wanted, "expected a mapping of fields")])
+        raise RecipeError(problems + [Problem(filename, schema.line_of(node), wanted, "expected a mapping of fields")])
 
     name_node = _child(node, "name")
     kind = None
@@ -243,7 +243,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         kind = kind_named(name_node.data, table)
         if kind is None or kind.role != role:
             known = sorted(k.name for k in table.values() if k.role == role)
-            problems.append(Problem(filename, name_node.start_line, "%s.name" % wanted,
+            problems.append(Problem(filename, schema.line_of(name_node), "%s.name" % wanted,
                                     "unknown %s kind %r (known: %s)" % (role, name_node.data, ", ".join(known))))
             kind = None
     block, found = _block_spec(role, kind).read(node, wanted)

@@ -22,25 +22,47 @@ __all__ = (
     "ListOf",
     "OneOf",
     "read_document",
+    "line_of",
+    "key_line",
 )
 
 
-def _line(node):
-    """The 1-based line a node starts on.
+def _ruamel(node):
+    chunk = node._chunk
+    return chunk.pointer.get(chunk._ruamelparsed)
 
-    strictyaml's ``start_line`` is off for items of a sequence (a flow list
-    on one line, or the first item of a block list); ruamel's own position
-    for the item, which strictyaml keeps, is right.
+
+def _line(node):
+    """The 1-based line a node starts on, from ruamel's positions.
+
+    strictyaml's own ``start_line`` drifts after some quoted scalars and for
+    sequence items; the positions ruamel recorded while parsing, which
+    strictyaml keeps, are right. A mapping or list value is placed on the
+    line of its key.
     """
-    chunk = getattr(node, "_chunk", None)
     try:
+        chunk = node._chunk
         kind, index = chunk.pointer._indices[-1]
+        parent = chunk.pointer.parent().get(chunk._ruamelparsed)
         if kind == "index":
-            parent = chunk.pointer.parent().get(chunk._ruamelparsed)
             return parent.lc.item(index)[0] + 1
-    except Exception:  # not a sequence item, or strictyaml's internals moved: fall back
-        pass
-    return getattr(node, "start_line", 0) or 0
+        key = index[0]
+        if node.is_scalar():
+            return parent.lc.value(key)[0] + 1
+        return parent.lc.key(key)[0] + 1
+    except Exception:  # the document root, or strictyaml's internals moved: its own count
+        return getattr(node, "start_line", 0) or 0
+
+
+def key_line(node, key):
+    """The 1-based line of ``key`` in the mapping ``node``."""
+    try:
+        return _ruamel(node).lc.key(key)[0] + 1
+    except Exception:
+        return _line(node)
+
+
+line_of = _line
 
 
 def _show(node):
@@ -217,7 +239,7 @@ class Mapping:
             where = "%s.%s" % (path, name) if path else name
             spec = self.fields.get(name)
             if spec is None:
-                problems.append((_line(key), where, "unknown field (known: %s)" % ", ".join(sorted(self.fields))))
+                problems.append((key_line(node, name), where, "unknown field (known: %s)" % ", ".join(sorted(self.fields))))
                 continue
             item, item_problems = spec.read(child, where)
             problems.extend(item_problems)
@@ -243,7 +265,7 @@ class EnvMapping:
         for key, child in node.items():
             where = "%s.%s" % (path, key.data)
             if not self.NAME.fullmatch(key.data):
-                problems.append((_line(key), where, "%r is not a shell variable name" % key.data))
+                problems.append((key_line(node, key.data), where, "%r is not a shell variable name" % key.data))
             elif not child.is_scalar():
                 problems.append((_line(child), where, "expected a text value"))
             else:
