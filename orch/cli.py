@@ -1,8 +1,10 @@
-"""The command line: ``orch render | validate | list``.
+"""The command line: ``orch render | validate | list | submit | status | wait | logs | cancel``.
 
 Errors are one line each on stderr, with a non-zero status: 2 for a bad
-recipe or bad usage. Nothing is printed on stdout unless the whole command
-succeeded, so ``orch render x.yaml | sbatch`` never submits half a script.
+recipe or bad usage, 3 when the login node cannot be reached, 4 when sbatch
+refuses a job, 1 for the rest (a wait that failed or timed out). Nothing is
+printed on stdout unless the whole command succeeded, so
+``orch render x.yaml | sbatch`` never submits half a script.
 """
 import argparse
 import os
@@ -13,6 +15,8 @@ from orch import __version__
 __all__ = ("main",)
 
 EXIT_RECIPE = 2
+EXIT_CONNECTION = 3
+EXIT_SUBMISSION = 4
 
 
 class UsageError(Exception):
@@ -103,6 +107,114 @@ def cmd_list(args):
     return 0
 
 
+def _remote(args):
+    from orch.slurm import parse_remote
+
+    if not getattr(args, "remote", None):
+        return None
+    try:
+        return parse_remote(args.remote)
+    except ValueError as error:
+        raise UsageError("--remote: %s" % error) from None
+
+
+def cmd_submit(args):
+    from orch.runs import submit_recipe
+
+    record = submit_recipe(args.recipe, site=args.site, runtime=args.runtime, remote=_remote(args), run_id=args.id,
+                           kinds=_kinds(args.plugin))
+    print("%s %s" % (record["job_id"], record["id"]))
+    print("submitted %s as SLURM job %s, orch id %s" % (record["job_name"], record["job_id"], record["id"]), file=sys.stderr)
+    return 0
+
+
+def _endpoint_text(record):
+    endpoint = record.get("endpoint")
+    if not endpoint or record["state"] != "running":
+        return "-"
+    return "%s:%s" % (endpoint.get("host"), endpoint.get("port"))
+
+
+def _state_text(record):
+    state = record["state"]
+    if state == "running" and record.get("role") == "service":
+        state += " (ready)" if record.get("ready") else " (starting)"
+    if record.get("reason") and state in ("failed", "pending", "cancelled"):
+        state += ": " + record["reason"]
+    return state
+
+
+def cmd_status(args):
+    from orch import registry
+    from orch.runs import as_json, refresh
+
+    records = registry.all_runs()
+    if args.ids:
+        records = [registry.find(key, records) for key in args.ids]
+    records = refresh(records)
+    if args.json:
+        print(as_json(records))
+        return 0
+    rows = [("ID", "JOB", "KIND", "STATE", "NODE", "ELAPSED", "ENDPOINT")]
+    rows += [
+        (r["id"], str(r.get("job_id") or "-"), r["kind"], _state_text(r), r.get("node") or "-", r.get("elapsed") or "-", _endpoint_text(r))
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    return 0
+
+
+def cmd_wait(args):
+    from orch.runs import wait_for
+
+    record = wait_for(args.id, args.state, args.timeout)
+    print("%s %s" % (record["id"], _state_text(record)))
+    return 0
+
+
+def cmd_logs(args):
+    import time
+
+    from orch import registry
+    from orch.lifecycle import TERMINAL
+    from orch.runs import log_files, read_log, refresh
+
+    record = registry.find(args.id)
+    offsets = {}
+    while True:
+        for path in log_files(record):
+            text = read_log(path, record, offsets.get(path, 0))
+            if text:
+                if not args.follow and len(log_files(record)) > 1:
+                    sys.stdout.write("==> %s <==\n" % os.path.basename(path))
+                sys.stdout.write(text)
+                sys.stdout.flush()
+                offsets[path] = offsets.get(path, 0) + len(text.encode("utf-8"))
+        if not args.follow or record["state"] in TERMINAL:
+            return 0
+        time.sleep(1)
+        record = refresh([record])[0]
+
+
+def cmd_cancel(args):
+    from orch import registry
+    from orch.lifecycle import TERMINAL
+    from orch.runs import cancel_runs
+
+    records = registry.all_runs()
+    if args.all:
+        chosen = [r for r in records if r["state"] not in TERMINAL]
+    elif args.ids:
+        chosen = [registry.find(key, records) for key in args.ids]
+    else:
+        raise UsageError("cancel: name a run, or --all")
+    for record in cancel_runs(chosen, wait=0 if args.no_wait else 60):
+        print("%s %s" % (record["id"], _state_text(record)))
+    return 0
+
+
 def _recipe_options(parser):
     parser.add_argument("--site", default="meluxina", help="site profile: meluxina (default) or local")
     parser.add_argument("--runtime", default="apptainer", help="apptainer (default) or host")
@@ -134,6 +246,36 @@ def parser():
 
     listing = commands.add_parser("list", help="the service and client kinds, one line each")
     listing.set_defaults(run=cmd_list)
+
+    submit = commands.add_parser("submit", help="render and sbatch a recipe; prints the SLURM job id and the orch id")
+    submit.add_argument("recipe")
+    submit.add_argument("--site", default="meluxina", help="site profile: meluxina (default) or local")
+    submit.add_argument("--runtime", default="apptainer", help="apptainer (default) or host")
+    submit.add_argument("--id", help="orch id (default: a new random one)")
+    submit.add_argument("--remote", metavar="USER@HOST[:PORT]", help="submit on this login node over ssh")
+    submit.set_defaults(run=cmd_submit)
+
+    status = commands.add_parser("status", help="every run: id, job id, kind, state, node, elapsed, endpoint")
+    status.add_argument("ids", nargs="*", metavar="ID")
+    status.add_argument("--json", action="store_true", help="the same as a JSON list")
+    status.set_defaults(run=cmd_status)
+
+    wait = commands.add_parser("wait", help="wait until a run reaches a state")
+    wait.add_argument("id", metavar="ID")
+    wait.add_argument("--state", choices=("pending", "running", "ready", "completed", "done"), default="running")
+    wait.add_argument("--timeout", type=float, default=300, help="seconds (default 300)")
+    wait.set_defaults(run=cmd_wait)
+
+    logs = commands.add_parser("logs", help="a run's stdout and stderr")
+    logs.add_argument("id", metavar="ID")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the job ends")
+    logs.set_defaults(run=cmd_logs)
+
+    cancel = commands.add_parser("cancel", help="scancel runs and wait until they have ended")
+    cancel.add_argument("ids", nargs="*", metavar="ID")
+    cancel.add_argument("--all", action="store_true", help="every run that has not ended")
+    cancel.add_argument("--no-wait", action="store_true", help="return right after scancel")
+    cancel.set_defaults(run=cmd_cancel)
     return top
 
 
@@ -150,11 +292,29 @@ def main(argv=None):
     except UsageError as error:
         print("orch: %s" % error, file=sys.stderr)
         return EXIT_RECIPE
-    except OrchError as error:
+    except Exception as error:
+        code = _exit_code(error)
+        if code is None:
+            raise
         print("orch: %s" % error, file=sys.stderr)
-        return 1
-    except OSError as error:
-        print("orch: %s" % error, file=sys.stderr)
-        return 1
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (orch status | head): say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _exit_code(error):
+    """The exit status for an error orch expects, or None for a bug (which keeps its traceback)."""
+    from orch.errors import OrchError
+    from orch.registry import NotFound
+    from orch.runs import WaitFailed
+    from orch.slurm import ConnectionError_, SubmissionError
+
+    for kind, code in ((ConnectionError_, EXIT_CONNECTION), (SubmissionError, EXIT_SUBMISSION), (NotFound, EXIT_RECIPE),
+                       (WaitFailed, 1), (OrchError, 1), (OSError, 1)):
+        if isinstance(error, kind):
+            return code
+    return None

@@ -112,7 +112,9 @@ orch_stop_children() {
     wait 2>/dev/null
     orch_pids=()
 }
+orch_unpublish() { :; }
 orch_finish() {
+    orch_unpublish
     local reason="${2//\\/\\\\}"
     reason="${reason//\"/\\\"}"
     orch_mark finished "{\"exit_code\": $1, \"reason\": \"${reason//$'\n'/ }\", \"host\": \"$ORCH_HOST\"}"
@@ -126,9 +128,14 @@ orch_fail() {
 }
 orch_teardown() {
     trap - TERM INT
-    orch_log "stop requested: stopping what this job started"
+    local reason="stopped by signal"
+    # the time limit's warning (--signal) and scancel both send TERM: the clock tells them apart
+    if [ -n "$ORCH_DEADLINE" ] && [ $((ORCH_DEADLINE - $(date +%s))) -le "$ORCH_LIMIT_WINDOW" ]; then
+        reason="TIMEOUT: time limit reached"
+    fi
+    orch_log "stop requested ($reason): stopping what this job started"
     orch_stop_children
-    orch_finish 143 "stopped by signal"
+    orch_finish 143 "$reason"
     exit 143
 }
 trap orch_teardown TERM INT"""
@@ -151,6 +158,12 @@ def preamble(job):
     # the address this node's own checks use to reach a service bound to ORCH_BIND
     lines.append('case "$ORCH_BIND" in 0.0.0.0|::) ORCH_LOCAL=127.0.0.1 ;; *) ORCH_LOCAL="$ORCH_BIND" ;; esac')
     lines.append("ORCH_STOP_WAIT=%d" % max(1, job.grace - 5))
+    # SLURM may send the --signal warning up to a minute early
+    lines.append("ORCH_LIMIT_WINDOW=%d" % (job.grace + 65))
+    lines.append("ORCH_DEADLINE=")
+    lines.append('if [ -n "${SLURM_JOB_ID:-}" ]; then')
+    lines.append('    ORCH_DEADLINE=$(date -d "$(squeue -h -j "$SLURM_JOB_ID" -o %e 2>/dev/null)" +%s 2>/dev/null) || ORCH_DEADLINE=')
+    lines.append("fi")
     # exported for the recipe's setup_script and anything else the job runs
     lines.append("export ORCH_JOB ORCH_RUN_DIR ORCH_ENDPOINTS_DIR ORCH_HOST ORCH_BIND ORCH_LOCAL")
     lines.append('mkdir -p "$ORCH_RUN_DIR/logs" "$ORCH_RUN_DIR/results" "$ORCH_RUN_DIR/metrics" "$ORCH_RUN_DIR/state" "$ORCH_ENDPOINTS_DIR"')
@@ -331,9 +344,17 @@ def publish(port, job):
             Raw('"$ORCH_HOST"'), str(port_value), metrics_port, Raw('"$ORCH_RUN_DIR"'),
         )
     )
+    files = "%s %s" % (word(job.name + ".json"), word(job.job_name + ".json"))
     lines.extend(
         (
-            "for orch_file in %s %s; do" % (word(job.name + ".json"), word(job.job_name + ".json")),
+            # once this job ends, its endpoint files go (unless a newer service has replaced them)
+            "orch_unpublish() {",
+            "    for orch_file in %s; do" % files,
+            '        if grep -qs %s "$ORCH_ENDPOINTS_DIR/$orch_file"; then rm -f "$ORCH_ENDPOINTS_DIR/$orch_file"; fi'
+            % word('"orch_id": "%s"' % job.id),
+            "    done",
+            "}",
+            "for orch_file in %s; do" % files,
             '    printf \'%s\\n\' "$orch_endpoint" > "$ORCH_ENDPOINTS_DIR/.$orch_file.$$" '
             '&& mv -f "$ORCH_ENDPOINTS_DIR/.$orch_file.$$" "$ORCH_ENDPOINTS_DIR/$orch_file"',
             "done",

@@ -132,7 +132,9 @@ def test_hostile_values_are_inert_when_the_script_runs(tmp_path_factory, args, e
     for name, value in environment.items():
         assert seen[name] == expanded(value, env)
     assert not os.path.exists("/tmp/orch-pwned")
-    assert (tmp_path / "orch-runs" / "endpoints" / "redis.json").exists()
+    # it was ready and published; once it ended its endpoint went away again
+    assert '"orch_id": "t"' in (run_dir / "state" / "ready").read_text()
+    assert not (tmp_path / "orch-runs" / "endpoints" / "redis.json").exists()
 
 
 def test_hostile_values_table_renders_and_runs(tmp_path):

@@ -1,0 +1,240 @@
+"""Submitting recipes and following their jobs: the registry, the scheduler and the job's markers together.
+
+Everything that touches the world goes through ``orch.slurm`` (processes)
+and ``orch.registry`` (the run records); the decisions are ``orch.lifecycle``'s.
+"""
+import json
+import os
+import time
+import uuid
+
+from orch import registry, slurm
+from orch.lifecycle import TERMINAL, parse_marker, reconcile
+from orch.recipe import parse_job
+from orch.errors import RecipeError, Problem
+
+__all__ = ("submit_recipe", "refresh", "wait_for", "cancel_runs", "log_files", "read_log", "WAIT_STATES", "WaitFailed")
+
+WAIT_STATES = ("pending", "running", "ready", "completed", "done")
+
+
+class WaitFailed(Exception):
+    """The run ended somewhere else than the state waited for, or the wait timed out."""
+
+
+def _new_id():
+    return uuid.uuid4().hex[:8]
+
+
+def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, run_id=None, sbatch_options=(),
+                  kinds=None, runner=slurm.run):
+    """Validate, render, register and submit one recipe; return its run record.
+
+    A recipe problem raises before anything is created; a refused submission
+    removes the registry entry again, so no record claims a job that does not exist.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RecipeError([Problem(str(path), 0, "", "cannot read the recipe: %s" % getattr(error, "strerror", error))]) from None
+    parse_job(text, str(path), site=site, runtime=runtime, kinds=kinds)  # every recipe problem, before any effect
+
+    run_id = run_id or _new_id()
+    if remote is not None:
+        base = "%s/orch-runs" % slurm.remote_home(remote, runner=runner)
+        job_run_dir, endpoints = "%s/%s" % (base, run_id), "%s/endpoints" % base
+    else:
+        job_run_dir, endpoints = registry.run_dir(run_id), os.path.join(registry.home(), "endpoints")
+    job = parse_job(text, str(path), site=site, runtime=runtime, job_id=run_id, run_dir=job_run_dir,
+                    endpoints_dir=endpoints, kinds=kinds)
+    from orch import render_job
+
+    script = render_job(job, kinds)
+    record = {
+        "id": run_id,
+        "name": job.name,
+        "kind": job.kind,
+        "role": job.role,
+        "job_name": job.job_name,
+        "recipe": os.path.abspath(str(path)),
+        "site": site,
+        "runtime": runtime,
+        "remote": _remote_text(remote),
+        "run_dir": job_run_dir,
+        "endpoints_dir": endpoints,
+        "job_id": None,
+        "state": "created",
+        "reason": "",
+        "ready": False,
+        "node": "",
+        "elapsed": "",
+        "endpoint": None,
+        "created_at": registry.now(),
+        "history": [["created", registry.now(), ""]],
+    }
+    registry.create(run_id, record, files=(("recipe.yaml", text), ("script.sbatch", script)))
+    try:
+        slurm.make_dirs(job_run_dir + "/logs", remote=remote, runner=runner)
+        job_id = slurm.submit(script, options=sbatch_options, remote=remote, runner=runner)
+    except BaseException:
+        registry.remove(run_id)
+        raise
+    return registry.update(run_id, lambda r: _moved(dict(r, job_id=job_id), "submitted", ""))
+
+
+def _remote_text(remote):
+    if remote is None:
+        return None
+    return "%s:%d" % (remote.destination, remote.port) if remote.port else remote.destination
+
+
+def remote_of(record):
+    return slurm.parse_remote(record["remote"]) if record.get("remote") else None
+
+
+def _moved(record, state, reason):
+    if record["state"] == state and record.get("reason") == reason:
+        return record
+    history = list(record.get("history", ())) + [[state, registry.now(), reason]]
+    return dict(record, state=state, reason=reason, history=history)
+
+
+def _array_view(job_id, jobs):
+    """The scheduler's view of a job, or of a job array as one job (its tasks summed up)."""
+    if job_id in jobs:
+        return jobs[job_id]
+    tasks = [job for key, job in jobs.items() if key.startswith(job_id + "_")]
+    if not tasks:
+        return None
+    for state in ("RUNNING", "PENDING", "FAILED", "TIMEOUT", "CANCELLED", "COMPLETED"):
+        for task in tasks:
+            if task.state.split()[0] == state:
+                running = [t.node for t in tasks if t.state.startswith("RUNNING") and t.node]
+                return task.set(node=",".join(sorted(set(running))) or task.node)
+    return tasks[0]
+
+
+def _markers(record, runner):
+    remote = remote_of(record)
+    state_dir = record["run_dir"] + "/state"
+    finished = parse_marker(slurm.read_text(state_dir + "/finished", remote=remote, runner=runner))
+    ready = None
+    if not record.get("ready"):
+        ready = parse_marker(slurm.read_text(state_dir + "/ready", remote=remote, runner=runner))
+    return finished, ready
+
+
+def refresh(records, *, runner=slurm.run):
+    """Bring live records up to date: one squeue per login node per call; return all records, updated."""
+    live = [r for r in records if r["state"] not in TERMINAL and r.get("job_id")]
+    views = {}
+    for remote_text in sorted({r.get("remote") or "" for r in live}):
+        remote = slurm.parse_remote(remote_text) if remote_text else None
+        views[remote_text] = slurm.queue(remote=remote, runner=runner)
+    updated = {}
+    for record in live:
+        view = _array_view(str(record["job_id"]), views[record.get("remote") or ""])
+        finished, ready = _markers(record, runner)
+        state, reason = reconcile(record["state"], view, finished)
+
+        def change(current, view=view, state=state, reason=reason, ready=ready):
+            new = _moved(current, state, current.get("reason", "") if reason is None else reason)
+            if view is not None:
+                new = dict(new, node=view.node or new.get("node", ""), elapsed=view.elapsed)
+            if ready is not None:
+                new = dict(new, ready=True, endpoint=ready)
+            return new
+
+        updated[record["id"]] = registry.update(record["id"], change)
+    return [updated.get(r["id"], r) for r in records]
+
+
+def reached(record, wanted):
+    """True when ``record`` is in the state waited for; raises ``WaitFailed`` when it never will be."""
+    state = record["state"]
+    if wanted == "done":
+        if state in TERMINAL:
+            if state != "completed":
+                raise WaitFailed("%s %s%s" % (record["id"], state, _because(record)))
+            return True
+        return False
+    if wanted == "ready":
+        if state == "running" and record.get("ready"):
+            return True
+    elif state == wanted:
+        return True
+    if state in TERMINAL:
+        raise WaitFailed("%s ended %s%s before reaching %s" % (record["id"], state, _because(record), wanted))
+    return False
+
+
+def _because(record):
+    return ": %s" % record["reason"] if record.get("reason") else ""
+
+
+def wait_for(key, wanted, timeout, *, runner=slurm.run, clock=time.monotonic, sleep=time.sleep):
+    """Poll until run ``key`` reaches ``wanted``; the interval grows while nothing changes."""
+    deadline = clock() + timeout
+    interval = 0.5
+    last = None
+    while True:
+        record = refresh([registry.find(key)], runner=runner)[0]
+        if reached(record, wanted):
+            return record
+        seen = (record["state"], record.get("ready"))
+        interval = 0.5 if seen != last else min(interval * 1.5, 5.0)
+        last = seen
+        left = deadline - clock()
+        if left <= 0:
+            raise WaitFailed("%s still %s after %s s (waiting for %s)" % (record["id"], record["state"], timeout, wanted))
+        sleep(min(interval, left))
+
+
+def cancel_runs(records, *, wait=30, runner=slurm.run, clock=time.monotonic, sleep=time.sleep):
+    """scancel the runs' jobs and wait (bounded) until SLURM has ended them; return the records."""
+    live = [r for r in records if r["state"] not in TERMINAL and r.get("job_id")]
+    for remote_text in sorted({r.get("remote") or "" for r in live}):
+        ids = [r["job_id"] for r in live if (r.get("remote") or "") == remote_text]
+        slurm.cancel(ids, remote=slurm.parse_remote(remote_text) if remote_text else None, runner=runner)
+    deadline = clock() + wait
+    while True:
+        records = refresh(records, runner=runner)
+        if all(r["state"] in TERMINAL for r in records if r.get("job_id")) or clock() >= deadline:
+            return records
+        sleep(0.5)
+
+
+def log_files(record, *, runner=slurm.run):
+    """The job's stdout/stderr files (several for an array), by name."""
+    remote = remote_of(record)
+    logs = record["run_dir"] + "/logs"
+    if remote is None:
+        try:
+            names = sorted(os.listdir(logs))
+        except FileNotFoundError:
+            names = []
+    else:
+        result = runner(("ls", "-1", logs), remote=remote)
+        names = sorted(result.stdout.split()) if result.exit_code == 0 else []
+    prefix = record["job_name"] + "-"
+    return [logs + "/" + name for name in names if name.startswith(prefix) and name.endswith((".out", ".err"))]
+
+
+def read_log(path, record, offset=0, *, runner=slurm.run):
+    """The log's text from byte ``offset`` on ('' when it is not there yet)."""
+    remote = remote_of(record)
+    if remote is None:
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                return handle.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+    result = runner(("tail", "-c", "+%d" % (offset + 1), path), remote=remote)
+    return result.stdout if result.exit_code == 0 else ""
+
+
+def as_json(records):
+    fields = ("id", "job_id", "name", "kind", "role", "state", "reason", "ready", "node", "elapsed", "endpoint", "run_dir", "remote")
+    return json.dumps([{f: r.get(f) for f in fields} for r in records], indent=2)
