@@ -95,6 +95,9 @@ def ssh_argv(remote, argv):
         "-o", "ControlPath=%s" % control,
         "-o", "ControlPersist=60",
     ]
+    # an ssh config of orch's own (keys, proxies), else the user's ~/.ssh/config as usual
+    if os.environ.get("ORCH_SSH_CONFIG"):
+        words += ["-F", os.environ["ORCH_SSH_CONFIG"]]
     if remote.port:
         words += ["-p", str(remote.port)]
     words += list(remote.options)
@@ -109,6 +112,9 @@ def run(argv, *, input=None, timeout=60, remote=None):
     """
     import sh
 
+    if remote is not None:
+        # ssh keeps its reusable connection's socket there (ControlPath); a new account may lack it
+        os.makedirs(os.path.join(os.path.expanduser("~"), ".ssh"), mode=0o700, exist_ok=True)
     full = ssh_argv(remote, argv) if remote is not None else tuple(argv)
     try:
         command = sh.Command(full[0])
