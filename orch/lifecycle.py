@@ -9,7 +9,7 @@ whether its readiness check passed (the job's ``state/ready`` marker).
 import json
 import re
 
-from pyrsistent import PRecord, field
+from pyrsistent import PClass, field
 
 __all__ = (
     "STATES",
@@ -34,7 +34,7 @@ FAILED = frozenset(("FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTE
 SQUEUE_FORMAT = "%i|%T|%N|%M|%r"
 
 
-class SlurmJob(PRecord):
+class SlurmJob(PClass):
     """What the scheduler says about one job."""
 
     job_id = field(type=str, mandatory=True)

@@ -7,7 +7,7 @@ and nothing else (no command substitution, backticks, globbing, word
 splitting or second command) is ever interpreted.
 
 >>> word("$HOME/containers/x.sif")
-'"${HOME}"/containers/x.sif'
+'"${HOME-}"/containers/x.sif'
 >>> word("a b; rm -rf /")
 "'a b; rm -rf /'"
 >>> shell_line("echo", "$(id)", Raw('"$X"'))
@@ -31,6 +31,9 @@ __all__ = (
 
 VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# words the shell takes as they are: no quoting needed (shlex's safe set, less the comma)
+BARE = re.compile(r"[\w@%+=:./-]+\Z", re.ASCII)
+SBATCH_UNSAFE = re.compile(r"[\s#\"'\\]")
 
 
 class Raw(str):
@@ -71,7 +74,7 @@ def word(value):
     """Return ``value`` as one shell word where only ``$NAME``/``${NAME}`` expand.
 
     >>> word("${SCRATCH}/db")
-    '"${SCRATCH}"/db'
+    '"${SCRATCH-}"/db'
     >>> word("")
     "''"
     >>> word("`id`")
@@ -82,11 +85,14 @@ def word(value):
     if isinstance(value, Literal):
         return shlex.quote(str(value))
     text = str(value)
+    if BARE.match(text):
+        return text
     parts = []
     position = 0
     for match in VARIABLE.finditer(text):
         parts.append(_literal_part(text[position:match.start()]))
-        parts.append('"${%s}"' % (match.group(1) or match.group(2)))
+        # ${NAME-}: empty when unset, as plain ${NAME} would be, and shellcheck knows it is meant
+        parts.append('"${%s-}"' % (match.group(1) or match.group(2)))
         position = match.end()
     parts.append(_literal_part(text[position:]))
     joined = "".join(parts)
@@ -115,12 +121,16 @@ def assignment(name, value, export=False):
     """Return ``NAME=word`` (or ``export NAME=word``) for a validated name.
 
     >>> assignment("A", "$HOME/x y", export=True)
-    'export A="${HOME}"\\'/x y\\''
+    'export A="${HOME-}"\\'/x y\\''
     """
     if not is_identifier(name):
         raise ValueError("not a shell identifier: %r" % (name,))
     prefix = "export " if export else ""
-    return "%s%s=%s" % (prefix, name, word(value))
+    quoted = word(value)
+    if not isinstance(value, Raw) and BARE.match(quoted):
+        # NAME=admin reads like a command to shellcheck (SC2209); NAME='admin' is plainly a string
+        quoted = "'%s'" % quoted
+    return "%s%s=%s" % (prefix, name, quoted)
 
 
 def sbatch_flag(key, value):
@@ -139,7 +149,7 @@ def sbatch_flag(key, value):
     if value is True:
         return "#SBATCH --%s" % key
     text = str(value)
-    if not text or any(c in text for c in "\n\r\t #\"'\\"):
+    if not text or SBATCH_UNSAFE.search(text):
         raise ValueError("unsafe #SBATCH value for --%s: %r" % (key, text))
     return "#SBATCH --%s=%s" % (key, text)
 

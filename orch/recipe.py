@@ -161,6 +161,21 @@ def _env_settings(kind, block, node, path):
     return settings, problems
 
 
+RESERVED_ENV = re.compile(r"ORCH_\w*|IFS|BASH\w*")
+
+
+def _rules(role, block, node, path):
+    """Rules across fields: ``(line, field, message)`` for each one broken."""
+    broken = []
+    for name, _ in block.get("environment", ()):
+        if RESERVED_ENV.fullmatch(name):
+            line = schema.key_line(_child(node, "environment"), name)
+            broken.append((line, "%s.environment.%s" % (path, name), "is reserved (orch's own variables and bash's)"))
+    if role == "client" and "args" in block and "command" not in block:
+        broken.append((schema.key_line(node, "args"), path + ".args", "a client's args go with its own command: set command too"))
+    return broken
+
+
 def _child(node, key):
     for child_key, child in node.items():
         if child_key.data == key:
@@ -174,13 +189,14 @@ def _target(kind, block, path, node):
     name = service.get("name") or kind.target
     target_kind = kind_named(name, KINDS) if name else None
     check = service.get("health_check_endpoint")
-    if check and check.startswith("/"):
-        health_path = check
-    else:
-        health_path = target_kind.health_path if target_kind else None
+    # the recipe's path first; the kind's own as well, since the seed's recipes name
+    # paths that newer servers dropped (Chroma's v1 heartbeat)
+    paths = [check] if check and check.startswith("/") else []
+    if target_kind and target_kind.health_path and target_kind.health_path not in paths:
+        paths.append(target_kind.health_path)
     wait = block.get("parameters", {}).get("wait_for_service", 300)
     target = Target(name=name, port=service.get("port"), health_check_endpoint=check, kind=target_kind and target_kind.name,
-                    health_path=health_path, wait=wait)
+                    health_paths=tuple(paths), wait=wait)
     url = block.get("target_endpoint")
     if url:
         parts = urlsplit(url)
@@ -190,7 +206,7 @@ def _target(kind, block, path, node):
         except ValueError:
             line = schema.line_of(_child(node, "target_endpoint"))
             return None, [(line, path + ".target_endpoint", "%r has an invalid port" % url)]
-        target = target.set(endpoint=url, host=parts.hostname, port=port)
+        target = target.set(endpoint=url, host=parts.hostname, port=port, scheme=parts.scheme)
     return target, []
 
 
@@ -248,6 +264,15 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
             kind = None
     block, found = _block_spec(role, kind).read(node, wanted)
     problems.extend(_problems(filename, found))
+    problems.extend(_problems(filename, _rules(role, block, node, wanted)))
+    if part == "monitoring" and kind is not None and kind.name != "prometheus":
+        problems.append(Problem(filename, schema.line_of(name_node), "monitoring.name", "the monitoring: block is a prometheus"))
+    if part is None and "monitoring" in keys:
+        # the seed's companion block is checked with the rest, though rendered only on request
+        try:
+            parse_job(text, filename, site=site, runtime=runtime, part="monitoring", kinds=kinds)
+        except RecipeError as error:
+            problems.extend(p for p in error.problems if p.field.startswith("monitoring"))
     if kind is None or problems:
         raise RecipeError(problems)
 

@@ -3,7 +3,7 @@
 Records are built once, at the edge, by ``orch.recipe``; section functions
 read them and never change them (``.set`` returns a new record).
 """
-from pyrsistent import PRecord, field, pmap, pvector, pvector_field
+from pyrsistent import PClass, field, pmap, pvector, pvector_field
 
 __all__ = (
     "Resources",
@@ -33,7 +33,7 @@ RESOURCE_FLAGS = (
 )
 
 
-class Resources(PRecord):
+class Resources(PClass):
     nodes = field(type=OPTIONAL_INT, initial=None)
     ntasks = field(type=OPTIONAL_INT, initial=None)
     ntasks_per_node = field(type=OPTIONAL_INT, initial=None)
@@ -46,7 +46,7 @@ class Resources(PRecord):
     account = field(type=OPTIONAL_STR, initial=None)
 
 
-class Container(PRecord):
+class Container(PClass):
     docker_source = field(type=OPTIONAL_STR, initial=None)
     image_path = field(type=OPTIONAL_STR, initial=None)
     build_commands = pvector_field(str)
@@ -54,14 +54,14 @@ class Container(PRecord):
     bind_mounts = pvector_field(str)
 
 
-class HealthCheck(PRecord):
+class HealthCheck(PClass):
     endpoint = field(type=OPTIONAL_STR, initial=None)
     timeout = field(type=int, initial=60)
     retries = field(type=int, initial=10)
     interval = field(type=int, initial=5)
 
 
-class Target(PRecord):
+class Target(PClass):
     """The service a client loads: by name (found through endpoint files) or by URL."""
 
     name = field(type=OPTIONAL_STR, initial=None)
@@ -70,13 +70,14 @@ class Target(PRecord):
     # a URL given instead of a name (``target_endpoint``), split at load time
     endpoint = field(type=OPTIONAL_STR, initial=None)
     host = field(type=OPTIONAL_STR, initial=None)
-    # the target's kind and the HTTP path that tells it is up (None: a TCP connect)
+    scheme = field(type=str, initial="http")
+    # the target's kind and the HTTP paths that tell it is up, any of them (none: a TCP connect)
     kind = field(type=OPTIONAL_STR, initial=None)
-    health_path = field(type=OPTIONAL_STR, initial=None)
+    health_paths = field(type=tuple, initial=())
     wait = field(type=int, initial=300)
 
 
-class Site(PRecord):
+class Site(PClass):
     """What differs between clusters."""
 
     name = field(type=str, mandatory=True)
@@ -94,7 +95,7 @@ class Site(PRecord):
     login_port = field(type=OPTIONAL_INT, initial=None)
 
 
-class Job(PRecord):
+class Job(PClass):
     """One SLURM job: a service or a client, with where and how it runs."""
 
     role = field(type=str, mandatory=True, invariant=lambda r: (r in ("service", "client"), "role"))

@@ -7,7 +7,7 @@ that hands an environment variable to what runs inside.
 """
 import re
 
-from pyrsistent import PRecord, field
+from pyrsistent import PClass, field
 
 from orch.quoting import Raw, assignment, heredoc, shell_line, word
 
@@ -16,7 +16,7 @@ __all__ = ("Runtime", "RUNTIMES", "APPTAINER", "HOST", "gpu_requested", "image_p
 GPU_GRES = re.compile(r"(?:^|,)gpu(?::|$)")
 
 
-class Runtime(PRecord):
+class Runtime(PClass):
     name = field(type=str, mandatory=True)
     image = field(mandatory=True)
     wrap = field(mandatory=True)
@@ -87,8 +87,9 @@ def apptainer_wrap(job, words, image=Raw('"$ORCH_IMAGE"')):
 
 
 def apptainer_export(name, value):
-    # --env splits its argument at commas; APPTAINERENV_* carries any value intact.
-    return assignment("APPTAINERENV_" + name, value, export=True)
+    # --env splits its argument at commas; APPTAINERENV_* carries any value intact. The plain
+    # shell variable (not exported) lets later values and args say ${NAME}, as on the host.
+    return '%s; export APPTAINERENV_%s="$%s"' % (assignment(name, value), name, name)
 
 
 def host_image(job, docker_source):

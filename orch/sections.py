@@ -70,8 +70,9 @@ def resource_values(job):
 
 def header(job):
     """``#!/bin/bash`` and the ``#SBATCH`` directives."""
+    array = array_flags(job)
     # an array's tasks each get their own log: %A is the array's job id, %a the task
-    logs = "%s/logs/%%x-%s" % (job.run_dir, "%A_%a" if array_flags(job) else "%j")
+    logs = "%s/logs/%%x-%s" % (job.run_dir, "%A_%a" if array else "%j")
     lines = [
         "#!/bin/bash",
         sbatch_flag("job-name", job.job_name),
@@ -80,12 +81,14 @@ def header(job):
         sbatch_flag("signal", "B:TERM@%d" % job.grace),
     ]
     lines.extend(sbatch_flag(option, value) for option, value in resource_values(job))
-    lines.extend(array_flags(job))
+    lines.extend(array)
     lines.append("# rendered by orch %s: %s %s (%s runtime, %s site)" % (__version__, job.role, job.kind, job.runtime, job.site.name))
     return tuple(lines)
 
 
 def array_flags(job):
+    if not job.parameters:
+        return ()
     from orch.sweep import combinations
 
     combos = combinations(job)
@@ -174,8 +177,8 @@ def preamble(job):
 
 
 def modules(job):
-    """The site's ``module`` lines (none on a site without modules)."""
-    if not job.site.modules and not job.site.purge_modules:
+    """The site's ``module`` lines: what the Apptainer runtime needs (nothing on the host runtime)."""
+    if job.runtime != "apptainer" or not job.site.modules and not job.site.purge_modules:
         return ()
     lines = list(banner("modules"))
     if job.site.purge_modules:
@@ -216,7 +219,12 @@ def setup_script(job):
         return ()
     lines = list(banner("setup_script (from the recipe, verbatim)"))
     lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/setup.sh"'), job.setup_script))
-    lines.append('bash "$ORCH_RUN_DIR/state/setup.sh" || orch_fail "setup_script exited with status $?" 1')
+    # the recipe's environment is the script's too, whatever the runtime
+    names = " ".join(name for name, _ in job.environment)
+    run = 'bash "$ORCH_RUN_DIR/state/setup.sh"'
+    if names:
+        run = "(export %s; %s)" % (names, run)
+    lines.append('%s || orch_fail "setup_script exited with status $?" 1' % run)
     return tuple(lines)
 
 
@@ -271,9 +279,12 @@ def sidecars(job):
 CADVISOR_SOURCE = "docker://gcr.io/cadvisor/cadvisor:v0.49.1"
 
 
-def http_probe(url, seconds):
-    """Words that succeed when ``url`` answers with a 2xx status within ``seconds``."""
-    return ("curl", "-fsS", "-o", "/dev/null", "--max-time", str(seconds), url)
+def http_probe(*urls, seconds=5):
+    """Words that succeed when any of ``urls`` answers with a 2xx status within ``seconds``."""
+    if len(urls) == 1:
+        return ("curl", "-fsS", "-o", "/dev/null", "--max-time", str(seconds), urls[0])
+    script = Literal('for u in "$@"; do curl -fsS -o /dev/null --max-time %d "$u" && exit 0; done; exit 1' % seconds)
+    return ("bash", "-c", script, "orch-probe") + tuple(urls)
 
 
 def tcp_probe(host, port, seconds):
@@ -402,11 +413,10 @@ def service_sections(command, probe, port, docker_source, setup=(), ready=(), en
 
 
 def target_probe(job):
-    """Words that succeed when the target answers: its health URL, else a TCP connect."""
-    seconds = 5
-    if job.target.health_path is not None:
-        return http_probe(Raw('"http://$TARGET_HOST:$TARGET_PORT"' + word(job.target.health_path)), seconds)
-    return tcp_probe(Raw('"$TARGET_HOST"'), Raw('"$TARGET_PORT"'), seconds)
+    """Words that succeed when the target answers: one of its health URLs, else a TCP connect."""
+    if job.target.health_paths:
+        return http_probe(*(Raw('"$TARGET_URL"' + word(path)) for path in job.target.health_paths))
+    return tcp_probe(Raw('"$TARGET_HOST"'), Raw('"$TARGET_PORT"'), 5)
 
 
 def wait_for_target(job):
@@ -432,7 +442,9 @@ def wait_for_target(job):
                 """TARGET_PORT=$(sed -n 's/.*"port": \\([0-9]*\\).*/\\1/p' "$ORCH_TARGET_FILE")""",
             )
         )
-    lines.append("orch_probe() { %s >/dev/null 2>&1; }" % shell_line("timeout", "6", *target_probe(job)))
+    lines.append(assignment("TARGET_SCHEME", target.scheme))
+    lines.append('TARGET_URL="$TARGET_SCHEME://$TARGET_HOST:$TARGET_PORT"')
+    lines.append("orch_probe() { %s >/dev/null 2>&1; }" % shell_line("timeout", "12", *target_probe(job)))
     lines.extend(
         (
             "until orch_probe; do",
@@ -445,7 +457,7 @@ def wait_for_target(job):
         )
     )
     # exported on the node (the runtime passes them on): recipes' args may say ${TARGET_SERVICE_HOST}, as the seed's do
-    lines.append('export TARGET_HOST TARGET_PORT TARGET_SERVICE_HOST="$TARGET_HOST" TARGET_URL="http://$TARGET_HOST:$TARGET_PORT"')
+    lines.append('export TARGET_HOST TARGET_PORT TARGET_URL TARGET_SERVICE_HOST="$TARGET_HOST"')
     return tuple(lines)
 
 
@@ -472,7 +484,7 @@ def benchmark(program, arguments, job):
     """
     lines = list(banner("benchmark"))
     # exported: a recipe's own command can write its results there too
-    lines.append('export ORCH_RESULT="$ORCH_RUN_DIR/results/${ORCH_JOB}-${SLURM_ARRAY_TASK_ID:-0}.json"')
+    lines.append('export ORCH_RESULT="$ORCH_RUN_DIR/results/${ORCH_JOB}-${SLURM_ARRAY_TASK_ID:-0}-${SLURM_JOB_ID:-$$}.json"')
     if job.command:
         words = (job.command,) + (job.args or ())
     else:

@@ -9,7 +9,7 @@ pass a fake in place of the real process runner.
 import os
 import re
 
-from pyrsistent import PRecord, field
+from pyrsistent import PClass, field
 
 from orch.errors import OrchError
 from orch.lifecycle import SQUEUE_FORMAT, parse_scontrol, parse_squeue
@@ -47,14 +47,14 @@ class SchedulerError(OrchError):
     """squeue, scontrol or scancel failed."""
 
 
-class Completed(PRecord):
+class Completed(PClass):
     argv = field(type=tuple, mandatory=True)
     exit_code = field(type=int, mandatory=True)
     stdout = field(type=str, initial="")
     stderr = field(type=str, initial="")
 
 
-class Remote(PRecord):
+class Remote(PClass):
     """A login node: ``user@host:port`` (user and port optional; an ssh config alias works)."""
 
     destination = field(type=str, mandatory=True)

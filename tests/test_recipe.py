@@ -58,8 +58,8 @@ def test_seed_parameter_names_map_onto_orch_names():
 def test_client_target_comes_from_target_service_and_its_kind():
     job = load_job(SEED("seed_chroma_hd.yaml"))
     assert (job.target.name, job.target.kind, job.target.wait) == ("chroma", "chroma", 120)
-    # the seed's v1 heartbeat path is the recipe's word: it is what the client checks
-    assert job.target.health_path == "/api/v1/heartbeat"
+    # the seed's v1 heartbeat path is the recipe's word; Chroma 1.x's v2 path is tried too
+    assert job.target.health_paths == ("/api/v1/heartbeat", "/api/v2/heartbeat")
 
 
 def test_target_endpoint_url_is_split_into_host_and_port():

@@ -94,15 +94,16 @@ def test_build_commands_build_the_image_from_a_definition_file():
 
 
 def test_environment_reaches_the_container_through_apptainerenv():
-    script = render_job(parse_job("service:\n  name: redis\n  environment:\n    A: \"x,y\"\n"))
-    assert "export APPTAINERENV_A='x,y'" in script
+    script = render_job(parse_job("service:\n  name: redis\n  environment:\n    A: \"x,y\"\n    B: $A/z\n"))
+    assert "A='x,y'; export APPTAINERENV_A=\"$A\"" in script
+    assert "B=\"${A-}\"/z; export APPTAINERENV_B=\"$B\"" in script
     host = render_job(parse_job("service:\n  name: redis\n  environment:\n    A: \"x,y\"\n", runtime="host"))
     assert "export A='x,y'" in host
 
 
 def test_home_references_expand_at_run_time():
     script = render_job(parse_job("service:\n  name: redis\n  container:\n    image_path: $HOME/containers/r.sif\n"))
-    assert 'ORCH_IMAGE="${HOME}"/containers/r.sif' in script
+    assert 'ORCH_IMAGE="${HOME-}"/containers/r.sif' in script
 
 
 def test_cadvisor_sidecar_only_when_enabled():
@@ -131,8 +132,9 @@ def test_client_with_its_own_command_runs_it_with_target_variables():
     from conftest import ROOT
 
     script = render_job(load_job(ROOT / "tests/recipes/seed_mysql_client.yaml"))
-    assert "--endpoint=\"${TARGET_SERVICE_HOST}\":3306" in script
-    assert 'export TARGET_HOST TARGET_PORT TARGET_SERVICE_HOST="$TARGET_HOST"' in script
+    assert "--endpoint=\"${TARGET_SERVICE_HOST-}\":3306" in script
+    assert 'export TARGET_HOST TARGET_PORT TARGET_URL TARGET_SERVICE_HOST="$TARGET_HOST"' in script
+    assert '--user="${MYSQL_USER-}"' in script and "MYSQL_USER='bench_user'; export APPTAINERENV_MYSQL_USER" in script
 
 
 def test_client_waits_for_the_endpoint_file_of_its_target():
@@ -141,12 +143,12 @@ def test_client_waits_for_the_endpoint_file_of_its_target():
     script = render_job(load_job(ROOT / "recipes/clients/chroma_benchmark.yaml"))
     assert 'ORCH_TARGET_FILE="$ORCH_ENDPOINTS_DIR"/chroma.json' in script
     assert "ORCH_WAIT=300" in script
-    assert '"http://$TARGET_HOST:$TARGET_PORT"/api/v2/heartbeat' in script
+    assert '"$TARGET_URL"/api/v2/heartbeat' in script
 
 
 def test_client_with_target_endpoint_needs_no_endpoint_file():
     script = render_job(parse_job("client:\n  name: ollama_benchmark\n  target_endpoint: http://mel2073:11434\n"))
-    assert "TARGET_HOST=mel2073" in script and "ORCH_TARGET_FILE" not in script
+    assert "TARGET_HOST='mel2073'" in script and "ORCH_TARGET_FILE" not in script
 
 
 def test_every_kind_is_a_list_of_sections_returning_lines():

@@ -7,12 +7,12 @@ seed-style variant name (``chroma_benchmark_hd``, ``redis_parametric_benchmark``
 """
 from importlib import import_module
 
-from pyrsistent import PRecord, field, pmap
+from pyrsistent import PClass, field, pmap
 
 __all__ = ("Kind", "KINDS", "SERVICE_KINDS", "CLIENT_KINDS", "kind_named", "register")
 
 
-class Kind(PRecord):
+class Kind(PClass):
     name = field(type=str, mandatory=True)
     role = field(type=str, mandatory=True, invariant=lambda r: (r in ("service", "client"), "role"))
     summary = field(type=str, initial="")

@@ -39,10 +39,9 @@ def health_url(job, port, path):
 
 def probe_http(*urls):
     """Words that succeed when any of ``urls`` answers 2xx within 5 s."""
-    if len(urls) == 1:
-        return ("curl", "-fsS", "-o", "/dev/null", "--max-time", "5", urls[0])
-    script = Literal('for u in "$@"; do curl -fsS -o /dev/null --max-time 5 "$u" && exit 0; done; exit 1')
-    return ("bash", "-c", script, "orch-probe") + tuple(urls)
+    from orch.sections import http_probe
+
+    return http_probe(*urls)
 
 
 def env_pairs(*pairs):
