@@ -1,7 +1,7 @@
 """Chroma: ``chroma run`` with its data in the run directory (or the recipe's persist_directory)."""
 from orch import schema
 from orch.kinds import Kind
-from orch.kinds.common import command_or, health_url, local_url, probe_http, setting
+from orch.kinds.common import command_or, local_url, probe_http, setting
 from orch.quoting import Raw, word
 from orch.sections import banner, service_port, service_sections
 
@@ -27,13 +27,33 @@ def command(job):
     )
 
 
+def recipe_path(job):
+    """The path of the recipe's ``health_check.endpoint`` (a URL or a path), or None.
+
+    >>> from types import SimpleNamespace as N
+    >>> recipe_path(N(health=N(endpoint="http://localhost:8000/api/v1/heartbeat")))
+    '/api/v1/heartbeat'
+    >>> recipe_path(N(health=N(endpoint=None))) is None
+    True
+    """
+    endpoint = job.health.endpoint
+    if not endpoint:
+        return None
+    if "://" in endpoint:
+        rest = endpoint.split("://", 1)[1]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else None
+    return endpoint if endpoint.startswith("/") else None
+
+
 def probe(job):
-    # the seed's recipes name the v1 heartbeat, which Chroma 1.x no longer serves: try both
+    # The seed's recipes name the v1 heartbeat, which Chroma 1.x no longer serves: try the v2 one
+    # and the recipe's path. Both on this service's own address: a host:port written in the recipe
+    # (http://localhost:8000/..., copied along when only `ports` changed) could be another Chroma's.
     port = service_port(job, PORT)
     urls = [local_url(port, HEARTBEAT)]
-    recipe_url = health_url(job, port, HEARTBEAT)
-    if isinstance(recipe_url, str) and not isinstance(recipe_url, Raw):
-        urls.append(recipe_url)
+    path = recipe_path(job)
+    if path and path != HEARTBEAT:
+        urls.append(local_url(port, path))
     return probe_http(*urls)
 
 

@@ -90,7 +90,8 @@ def setup(job):
 
 
 def probe(job):
-    return runtime_of(job).wrap(job, ("mysqladmin", Raw("--socket=" + word(socket(job))), "-uroot", "ping"))
+    # 0 once the server answers, even with "Access denied" (a data directory whose root has a password)
+    return runtime_of(job).wrap(job, ("mysqladmin", _socket_option(job), "-uroot", "ping"))
 
 
 def bootstrap_sql(job):
@@ -126,10 +127,37 @@ def client_config(job):
     return "\n".join(lines) + "\n"
 
 
+def root_login(job):
+    """Lines that set ``orch_root``, the options root logs in with.
+
+    A fresh data directory's root has no password. One that an earlier run of
+    this job set up (the same run directory, or the recipe's own ``--datadir``)
+    already has the recipe's ``root_password``: then the option file holds it.
+    """
+    if not setting(job, "root_password"):
+        return ("orch_root=(-uroot)",)
+    check = runtime_of(job).wrap(job, ("mysql", Raw('"${orch_root[@]}"'), _socket_option(job), "-e", "SELECT 1"))
+    return (
+        "orch_root=(-uroot)",
+        "if ! %s >/dev/null 2>&1; then" % shell_line(*check),
+        '    orch_root=(--defaults-extra-file="$ORCH_RUN_DIR/state/client.cnf")',
+        "fi",
+    )
+
+
+def _socket_option(job):
+    return Raw("--socket=" + word(socket(job)))
+
+
+def init_marker(job):
+    """The file that says the recipe's ``init_script`` ran on this data directory (it travels with the data)."""
+    return Raw(word(data_dir(job)) + "/orch-init_script.done")
+
+
 def bootstrap(job):
     wrap = runtime_of(job).wrap
-    sock = Raw("--socket=" + word(socket(job)))
-    first = wrap(job, ("mysql", sock, "-uroot"))
+    sock = _socket_option(job)
+    as_root = wrap(job, ("mysql", Raw('"${orch_root[@]}"'), sock))
     after = wrap(job, ("mysql", Raw('--defaults-extra-file="$ORCH_RUN_DIR/state/client.cnf"'), sock))
     lines = list(banner("database, user, init_script"))
     lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/bootstrap.sql"'), bootstrap_sql(job)))
@@ -137,10 +165,19 @@ def bootstrap(job):
     lines.append('orch_umask=$(umask); umask 077')
     lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/client.cnf"'), client_config(job)))
     lines.append('umask "$orch_umask"')
-    lines.append('%s < "$ORCH_RUN_DIR/state/bootstrap.sql" || orch_fail "creating the database and user failed" 1' % shell_line(*first))
+    lines.extend(root_login(job))
+    lines.append('%s < "$ORCH_RUN_DIR/state/bootstrap.sql" || orch_fail "creating the database and user failed" 1' % shell_line(*as_root))
     if job.init_script:
+        # like the official images' initdb scripts: once per data directory, so a second run
+        # on the same data does not trip over its own CREATE TABLE
+        marker = word(init_marker(job))
         lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/init.sql"'), job.init_script))
-        lines.append('%s < "$ORCH_RUN_DIR/state/init.sql" || orch_fail "init_script failed" 1' % shell_line(*after))
+        lines.append("if [ ! -e %s ]; then" % marker)
+        lines.append('    %s < "$ORCH_RUN_DIR/state/init.sql" || orch_fail "init_script failed" 1' % shell_line(*after))
+        lines.append("    : > %s" % marker)
+        lines.append("else")
+        lines.append("    orch_log %s" % word("init_script already ran on this data directory: not run again"))
+        lines.append("fi")
     return tuple(lines)
 
 
