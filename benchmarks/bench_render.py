@@ -237,6 +237,8 @@ def importtime(runs, env):
 
     def collect(command):
         result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            raise SystemExit("benchmark: %s failed (%d): %s" % (" ".join(command), result.returncode, result.stderr[-2000:]))
         return parse_importtime(result.stderr)
 
     startup = {name for name, _, _, _ in collect([sys.executable, "-X", "importtime", "-c", "pass"])}

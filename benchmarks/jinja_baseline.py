@@ -34,6 +34,7 @@ __all__ = ("environment", "template", "render", "job_from_recipe", "main", "TEMP
 
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _GPU_GRES = re.compile(r"(?:^|,)gpu(?::|$)")
+_BARE = re.compile(r"[\w@%+=:./-]+\Z", re.ASCII)
 
 
 def _literal_part(text):
@@ -50,10 +51,16 @@ def shell_word(value):
     position = 0
     for match in _VARIABLE.finditer(text):
         parts.append(_literal_part(text[position:match.start()]))
-        parts.append('"${%s}"' % (match.group(1) or match.group(2)))
+        parts.append('"${%s-}"' % (match.group(1) or match.group(2)))
         position = match.end()
     parts.append(_literal_part(text[position:]))
     return "".join(parts) or "''"
+
+
+def shell_assign(value):
+    """The right-hand side of NAME=value: a bare word is single-quoted (orch's quoting.assignment)."""
+    quoted = shell_word(value)
+    return "'%s'" % quoted if _BARE.match(quoted) else quoted
 
 
 def sbatch_value(value):
@@ -82,7 +89,7 @@ def environment():
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(sh=shell_word, sbatch=sbatch_value, redis_string=redis_string)
+    env.filters.update(sh=shell_word, assign=shell_assign, sbatch=sbatch_value, redis_string=redis_string)
     env.tests["gpu"] = gpu_requested
     return env
 

@@ -80,9 +80,12 @@ def word(value):
     >>> word("`id`")
     "'`id`'"
     """
-    if isinstance(value, Raw):
+    if type(value) is str:
+        if BARE.match(value):  # the common case, checked first: rendering is mostly such words
+            return value
+    elif isinstance(value, Raw):
         return str(value)
-    if isinstance(value, Literal):
+    elif isinstance(value, Literal):
         return shlex.quote(str(value))
     text = str(value)
     if BARE.match(text):
@@ -105,7 +108,7 @@ def shell_line(*words):
     >>> shell_line("redis-cli", "-p", 6379, "ping")
     'redis-cli -p 6379 ping'
     """
-    return " ".join(word(w) for w in words)
+    return " ".join(map(word, words))
 
 
 def is_identifier(name):
