@@ -323,7 +323,8 @@ def health(probe, job):
             "    fi",
             "    if [ $((SECONDS - orch_started)) -lt %d ]; then sleep 0.2; continue; fi" % check.interval,
             "    orch_attempts=$((orch_attempts + 1))",
-            "    if [ \"$orch_attempts\" -ge %d ] && [ $((SECONDS - orch_started)) -ge %d ]; then"
+            # SECONDS ticks in whole seconds: -gt, so the job never gives up before its timeout
+            "    if [ \"$orch_attempts\" -ge %d ] && [ $((SECONDS - orch_started)) -gt %d ]; then"
             % (check.retries, check.timeout),
             '        orch_fail "%s not ready after $orch_attempts checks in $((SECONDS - orch_started)) s" 1' % job.kind,
             "    fi",

@@ -160,3 +160,11 @@ def test_every_kind_is_a_list_of_sections_returning_lines():
         for section in kind.sections:
             lines = section(job)
             assert isinstance(lines, tuple) and all(isinstance(line, str) for line in lines), (kind.name, section)
+
+
+def test_passwords_are_taken_literally_everywhere():
+    script = render_job(parse_job("service:\n  name: redis\n  password: \"pa$HOME'x\"\n", runtime="host"))
+    assert 'requirepass "pa$HOME\'x"' in script
+    assert "export REDISCLI_AUTH='pa$HOME'\"'\"'x'" in script
+    grafana = render_job(parse_job("service:\n  name: grafana\n  admin_password: \"$ecret\"\n", runtime="host"))
+    assert "export GF_SECURITY_ADMIN_PASSWORD='$ecret'" in grafana

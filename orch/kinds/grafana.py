@@ -8,7 +8,7 @@ import json
 from orch import schema
 from orch.kinds import Kind
 from orch.kinds.common import command_or, health_url, probe_http, setting
-from orch.quoting import Raw, heredoc, shell_line, word
+from orch.quoting import Literal, Raw, heredoc, shell_line, word
 from orch.sections import banner, service_port, service_sections
 
 __all__ = ("KIND", "datasources_yaml")
@@ -106,7 +106,8 @@ def environment(job):
     ]
     password = setting(job, "admin_password")
     if password:
-        pairs.append(("GF_SECURITY_ADMIN_PASSWORD", password))
+        # a password is taken literally, "$" and all, like every password orch writes into configuration
+        pairs.append(("GF_SECURITY_ADMIN_PASSWORD", Literal(password)))
     return tuple(pairs)
 
 

@@ -70,9 +70,10 @@ def probe(job):
 
 
 def environment(job):
-    # redis-cli reads the password from REDISCLI_AUTH, which keeps it off the command line
+    # redis-cli reads the password from REDISCLI_AUTH, which keeps it off the command line;
+    # Literal: the same characters as in redis.conf, where nothing expands
     password = setting(job, "password")
-    return (("REDISCLI_AUTH", password),) if password else ()
+    return (("REDISCLI_AUTH", Literal(password)),) if password else ()
 
 
 KIND = Kind(
