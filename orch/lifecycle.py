@@ -18,6 +18,7 @@ __all__ = (
     "orch_state",
     "parse_squeue",
     "parse_scontrol",
+    "parse_sacct",
     "parse_marker",
     "reconcile",
     "SQUEUE_FORMAT",
@@ -82,6 +83,20 @@ def parse_squeue(text):
         jobs[job_id] = SlurmJob(job_id=job_id, state=state, node=node, elapsed=elapsed,
                                 reason="" if reason in ("None", "(null)") else reason)
     return jobs
+
+
+def parse_sacct(text, job_id):
+    """``SlurmJob`` for ``job_id`` from ``sacct --parsable2 --noheader`` (JobID|State|NodeList|Elapsed|ExitCode), or None.
+
+    >>> parse_sacct("12|TIMEOUT|n1|00:02:00|0:0\\n", "12").state
+    'TIMEOUT'
+    """
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) >= 5 and parts[0] == job_id:
+            return SlurmJob(job_id=job_id, state=parts[1], node="" if parts[2] == "None assigned" else parts[2],
+                            elapsed=parts[3], exit_code=parts[4])
+    return None
 
 
 FIELD = re.compile(r"(\w+(?:/\w+)?)=(.*?)(?= \w+(?:/\w+)?=|$)")

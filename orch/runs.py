@@ -135,6 +135,9 @@ def refresh(records, *, runner=slurm.run):
     updated = {}
     for record in live:
         view = _array_view(str(record["job_id"]), views[record.get("remote") or ""])
+        if view is None and record["state"] != "submitted":
+            # squeue has dropped it: accounting (or the controller) may still say how it ended
+            view = slurm.accounted_job(record["job_id"], remote=remote_of(record), runner=runner)
         finished, ready = _markers(record, runner)
         state, reason = reconcile(record["state"], view, finished)
 

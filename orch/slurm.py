@@ -12,7 +12,7 @@ import re
 from pyrsistent import PClass, field
 
 from orch.errors import OrchError
-from orch.lifecycle import SQUEUE_FORMAT, parse_scontrol, parse_squeue
+from orch.lifecycle import SQUEUE_FORMAT, parse_sacct, parse_scontrol, parse_squeue
 from orch.quoting import literal
 
 __all__ = (
@@ -27,6 +27,7 @@ __all__ = (
     "submit",
     "queue",
     "show_job",
+    "accounted_job",
     "cancel",
     "read_text",
     "make_dirs",
@@ -170,6 +171,24 @@ def queue(*, remote=None, runner=run):
     if result.exit_code != 0:
         raise SchedulerError("squeue: %s" % (_first_line(result.stderr) or "exit status %d" % result.exit_code))
     return parse_squeue(result.stdout)
+
+
+def accounted_job(job_id, *, remote=None, runner=run):
+    """``SlurmJob`` from ``sacct`` where accounting exists, else from ``scontrol``; None when neither knows it.
+
+    Asked only for jobs that squeue no longer lists: finished ones, past ``MinJobAge``.
+    """
+    result = runner(
+        ("sacct", "--noheader", "--parsable2", "--allocations", "--jobs", str(job_id),
+         "--format=JobID,State,NodeList,Elapsed,ExitCode"),
+        remote=remote,
+    )
+    if result.exit_code == 0:
+        job = parse_sacct(result.stdout, str(job_id))
+        if job is not None:
+            return job
+    # no accounting ("Slurm accounting storage is disabled"): the controller may still know it
+    return show_job(job_id, remote=remote, runner=runner)
 
 
 def show_job(job_id, *, remote=None, runner=run):
