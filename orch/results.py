@@ -1,0 +1,121 @@
+"""One results format for every client: ``orch.result/1``, written atomically.
+
+A results document is a plain dict (JSON), built by the load generators in
+``orch.clients`` and read by ``orch results``. Summaries are always computed
+from the raw samples here, never from other summaries (MEASUREMENT.md).
+
+Layout (fields a client has no use for stay null or empty)::
+
+    {"schema": "orch.result/1",
+     "run": {"id", "job_name", "client", "started_at", "ended_at", "orch_version", "command", "partial"},
+     "target": {"kind", "url", "host", "port"},
+     "parameters": {...},            # the combination this task ran
+     "environment": {"node", "slurm_job_id", "array_task", "tool", "tool_version"},
+     "window": {"start_epoch", "end_epoch", "duration_s", "definition"},
+     "counts": {"sent", "completed", "failed", "timeouts", "errors": {message: n}},
+     "throughput": {"requests_per_s", ...kind's own rates},
+     "latency": {"<metric>_ms": summary, ...},
+     "domain": {...kind's own figures: recall_at_k, tests, ...},
+     "raw": {"native_output": [...], "requests": "file.jsonl" | null}}
+"""
+import json
+import math
+import os
+import socket
+import time
+
+__all__ = ("SCHEMA", "summary", "new_document", "write_document", "read_document", "percentile", "now_iso")
+
+SCHEMA = "orch.result/1"
+PERCENTILES = (50, 90, 95, 99, 99.9)
+
+
+def percentile(sorted_values, q):
+    """The q-th percentile of sorted values, linear between closest ranks (numpy's default).
+
+    >>> percentile([1, 2, 3, 4], 50)
+    2.5
+    """
+    if not sorted_values:
+        return None
+    rank = (len(sorted_values) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
+
+
+def summary(samples):
+    """``{n, mean, std, min, p50, p90, p95, p99, p999, max, method}`` of raw samples (None when empty).
+
+    >>> summary([1.0, 2.0, 3.0])["p50"]
+    2.0
+    """
+    values = sorted(float(v) for v in samples)
+    if not values:
+        return None
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    result = {"n": n, "mean": mean, "std": std, "min": values[0], "max": values[-1], "method": "linear"}
+    for q in PERCENTILES:
+        result["p%s" % str(q).replace(".", "")] = percentile(values, q)
+    return result
+
+
+def now_iso(epoch=None):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if epoch is None else epoch))
+
+
+def new_document(client, parameters, target, *, tool="orch", tool_version=None, command=None):
+    """A results document with the run's identity and environment filled in from the job."""
+    from orch import __version__
+
+    return {
+        "schema": SCHEMA,
+        "run": {
+            "id": os.environ.get("ORCH_JOB", "").rsplit("_", 1)[-1] or None,
+            "job_name": os.environ.get("ORCH_JOB"),
+            "client": client,
+            "started_at": now_iso(),
+            "ended_at": None,
+            "orch_version": __version__,
+            "command": list(command or ()),
+            "partial": True,
+        },
+        "target": dict(target),
+        "parameters": dict(parameters),
+        "environment": {
+            "node": socket.gethostname(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "array_task": os.environ.get("SLURM_ARRAY_TASK_ID"),
+            "tool": tool,
+            "tool_version": tool_version,
+        },
+        "window": {"start_epoch": None, "end_epoch": None, "duration_s": None, "definition": "first_send..last_complete"},
+        "counts": {"sent": 0, "completed": 0, "failed": 0, "timeouts": 0, "errors": {}},
+        "throughput": {},
+        "latency": {},
+        "domain": {},
+        "raw": {"native_output": [], "requests": None},
+    }
+
+
+def write_document(path, document):
+    """Write the document whole or not at all (temp file, fsync, rename)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_document(path):
+    with open(path, encoding="utf-8") as handle:
+        document = json.load(handle)
+    if document.get("schema") != SCHEMA:
+        raise ValueError("%s: not an %s document" % (path, SCHEMA))
+    return document
