@@ -121,8 +121,13 @@ def _remote(args):
 def cmd_submit(args):
     from orch.runs import submit_recipe
 
+    target = None
+    if args.target:
+        from orch import registry
+
+        target = registry.find(args.target)
     record = submit_recipe(args.recipe, site=args.site, runtime=args.runtime, remote=_remote(args), run_id=args.id,
-                           kinds=_kinds(args.plugin))
+                           target=target, target_endpoint=args.target_endpoint, kinds=_kinds(args.plugin))
     print("%s %s" % (record["job_id"], record["id"]))
     print("submitted %s as SLURM job %s, orch id %s" % (record["job_name"], record["job_id"], record["id"]), file=sys.stderr)
     return 0
@@ -198,6 +203,29 @@ def cmd_logs(args):
         record = refresh([record])[0]
 
 
+def cmd_results(args):
+    import json
+
+    from orch import registry
+    from orch.results import csv_text, flatten, table_text
+    from orch.runs import result_documents
+
+    records = registry.all_runs()
+    documents = []
+    for key in args.ids:
+        record = registry.find(key, records)
+        found = result_documents(record)
+        if not found:
+            raise UsageError("%s has no results yet (state %s)" % (record["id"], record["state"]))
+        documents.extend(found)
+    if args.format == "json":
+        print(json.dumps(documents, indent=2, sort_keys=True))
+        return 0
+    rows = [flatten(d) for d in documents]
+    sys.stdout.write(table_text(rows) if args.format == "table" else csv_text(rows))
+    return 0
+
+
 def cmd_cancel(args):
     from orch import registry
     from orch.lifecycle import TERMINAL
@@ -253,7 +281,15 @@ def parser():
     submit.add_argument("--runtime", default="apptainer", help="apptainer (default) or host")
     submit.add_argument("--id", help="orch id (default: a new random one)")
     submit.add_argument("--remote", metavar="USER@HOST[:PORT]", help="submit on this login node over ssh")
+    aim = submit.add_mutually_exclusive_group()
+    aim.add_argument("--target", metavar="ID", help="a client: load this service run (and start after it)")
+    aim.add_argument("--target-endpoint", metavar="URL", help="a client: load the service at this URL")
     submit.set_defaults(run=cmd_submit)
+
+    results = commands.add_parser("results", help="a run's results: one row per client task")
+    results.add_argument("ids", nargs="+", metavar="ID")
+    results.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    results.set_defaults(run=cmd_results)
 
     status = commands.add_parser("status", help="every run: id, job id, kind, state, node, elapsed, endpoint")
     status.add_argument("ids", nargs="*", metavar="ID")

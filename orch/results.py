@@ -24,7 +24,10 @@ import os
 import socket
 import time
 
-__all__ = ("SCHEMA", "summary", "new_document", "write_document", "read_document", "percentile", "now_iso")
+__all__ = (
+    "SCHEMA", "summary", "new_document", "write_document", "read_document", "percentile", "now_iso",
+    "flatten", "table_text", "csv_text",
+)
 
 SCHEMA = "orch.result/1"
 PERCENTILES = (50, 90, 95, 99, 99.9)
@@ -119,3 +122,89 @@ def read_document(path):
     if document.get("schema") != SCHEMA:
         raise ValueError("%s: not an %s document" % (path, SCHEMA))
     return document
+
+
+LATENCY_POINTS = ("p50", "p95", "p99")
+
+
+def flatten(document):
+    """One row of a results table: the document's figures under flat, readable column names.
+
+    Parameters first, then throughput, latency percentiles, counts, and the
+    kind's own scalar figures (one level of nesting, as ``SET.requests_per_s``).
+    """
+    run = document.get("run", {})
+    row = {
+        "id": run.get("id"),
+        "client": run.get("client"),
+        "task": document.get("environment", {}).get("array_task") or "0",
+    }
+    for name, value in sorted(document.get("parameters", {}).items()):
+        row[name] = value
+    for name, value in sorted(document.get("throughput", {}).items()):
+        if isinstance(value, (int, float)):
+            row[name] = value
+    for metric, stats in sorted(document.get("latency", {}).items()):
+        if isinstance(stats, dict):
+            for point in LATENCY_POINTS:
+                if stats.get(point) is not None:
+                    row["%s.%s" % (metric, point)] = stats[point]
+    counts = document.get("counts", {})
+    row["completed"] = counts.get("completed")
+    row["failed"] = counts.get("failed")
+    for name, value in sorted(document.get("domain", {}).items()):
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            row[name] = value
+        elif isinstance(value, dict):
+            for inner, figures in sorted(value.items()):
+                if isinstance(figures, dict):
+                    for key, figure in sorted(figures.items()):
+                        if isinstance(figure, (int, float)) and not isinstance(figure, bool):
+                            row["%s.%s" % (inner, key)] = figure
+    row["partial"] = bool(run.get("partial"))
+    return row
+
+
+def _columns(rows):
+    columns = []
+    for row in rows:
+        for name in row:
+            if name not in columns:
+                columns.append(name)
+    return columns
+
+
+def _cell(value):
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "%.4g" % value if abs(value) < 1e5 else "%.0f" % value
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def table_text(rows):
+    """Rows as an aligned text table (columns: the union of the rows' names, in first-seen order)."""
+    if not rows:
+        return ""
+    columns = _columns(rows)
+    cells = [columns] + [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in cells) + "\n"
+
+
+def csv_text(rows):
+    """Rows as CSV with a header line."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    columns = _columns(rows)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _cell(row.get(c)) for c in columns])
+    return out.getvalue()

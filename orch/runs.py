@@ -27,8 +27,12 @@ def _new_id():
 
 
 def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, run_id=None, sbatch_options=(),
-                  kinds=None, runner=slurm.run):
+                  target=None, target_endpoint=None, kinds=None, runner=slurm.run):
     """Validate, render, register and submit one recipe; return its run record.
+
+    + target: a service's run record: the client loads exactly that service (its
+      endpoint file), and starts only after it has (``--dependency=after:``)
+    + target_endpoint: a URL to load instead of the recipe's target
 
     A recipe problem raises before anything is created; a refused submission
     removes the registry entry again, so no record claims a job that does not exist.
@@ -48,6 +52,7 @@ def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, ru
         job_run_dir, endpoints = registry.run_dir(run_id), os.path.join(registry.home(), "endpoints")
     job = parse_job(text, str(path), site=site, runtime=runtime, job_id=run_id, run_dir=job_run_dir,
                     endpoints_dir=endpoints, kinds=kinds)
+    job, sbatch_options = _aimed(job, target, target_endpoint, remote, tuple(sbatch_options))
     from orch import render_job
 
     script = render_job(job, kinds)
@@ -81,6 +86,62 @@ def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, ru
         registry.remove(run_id)
         raise
     return registry.update(run_id, lambda r: _moved(dict(r, job_id=job_id), "submitted", ""))
+
+
+def _aimed(job, target, target_endpoint, remote, options):
+    """The job pointed at a given service run or URL, and the sbatch options that go with it."""
+    if job.role != "client" or (target is None and target_endpoint is None):
+        if target is not None or target_endpoint is not None:
+            raise RecipeError([Problem("--target", 0, "", "only a client recipe takes a target")])
+        return job, options
+    if target_endpoint is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(target_endpoint)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            port = None
+        if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+            raise RecipeError([Problem("--target-endpoint", 0, "", "%r is not an http(s) URL with a host" % target_endpoint)])
+        return job.set(target=job.target.set(endpoint=target_endpoint, host=parts.hostname, port=port, scheme=parts.scheme)), options
+    if target.get("role") != "service":
+        raise RecipeError([Problem("--target", 0, "", "%s is a %s, not a service" % (target["id"], target.get("role")))])
+    if (target.get("remote") or None) != _remote_text(remote):
+        raise RecipeError([Problem("--target", 0, "", "%s runs on %s: submit the client there too" % (target["id"], target.get("remote") or "this machine"))])
+    if job.target.kind and target["kind"] != job.target.kind:
+        raise RecipeError([Problem("--target", 0, "", "%s is a %s service; this client loads %s" % (target["id"], target["kind"], job.target.kind))])
+    # that very service: its own endpoint file, in its endpoints directory, once it has started
+    aimed = job.set(endpoints_dir=target["endpoints_dir"], target=job.target.set(name=target["job_name"]))
+    return aimed, options + ("--dependency=after:%s" % target["job_id"],)
+
+
+def result_documents(record, *, runner=slurm.run):
+    """Every results document the run wrote (one per array task), oldest task first."""
+    from orch.results import SCHEMA
+
+    remote = remote_of(record)
+    results = record["run_dir"] + "/results"
+    if remote is None:
+        try:
+            names = sorted(os.listdir(results))
+        except FileNotFoundError:
+            names = []
+    else:
+        listing = runner(("ls", "-1", results), remote=remote)
+        names = sorted(listing.stdout.split()) if listing.exit_code == 0 else []
+    documents = []
+    for name in names:
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        text = slurm.read_text(results + "/" + name, remote=remote, runner=runner)
+        try:
+            document = json.loads(text) if text else None
+        except ValueError:
+            continue
+        if isinstance(document, dict) and document.get("schema") == SCHEMA:
+            documents.append(document)
+    return sorted(documents, key=lambda d: int(d.get("environment", {}).get("array_task") or 0))
 
 
 def _remote_text(remote):
