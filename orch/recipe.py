@@ -15,6 +15,7 @@ from orch.errors import Problem, RecipeError
 from orch.kinds import KINDS, kind_named
 from orch.records import Container, HealthCheck, Job, Resources, Target, frozen
 from orch.sites import site_named
+from orch.sweep import Sweep
 
 __all__ = ("load_job", "parse_job", "recipe_id", "RUNTIME_NAMES", "COMMON_FIELDS")
 
@@ -80,6 +81,7 @@ SERVICE_FIELDS = {"init_script": schema.Text()}
 
 CLIENT_FIELDS = {
     "duration": schema.Integer(1),
+    "sweep_parallelism": schema.Integer(1, 1000),
     "target_service": schema.Mapping(
         {
             "name": schema.Text(pattern=NAME, hint="a service name"),
@@ -120,6 +122,8 @@ def _block_spec(role, kind):
     else:
         fields.update(CLIENT_FIELDS)
         fields["parameters"] = _parameters_spec(kind) if kind is not None else _AnyMapping()
+        # parameter -> list of values: one array task per combination (as several values in parameters:)
+        fields["sweep"] = _parameters_spec(kind) if kind is not None else _AnyMapping()
     return schema.Mapping(fields, required=("name",))
 
 
@@ -283,6 +287,14 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
     if role == "client":
         parameters, found = _unalias(kind, block.get("parameters", {}), _child(node, "parameters"), wanted + ".parameters")
         problems.extend(_problems(filename, found))
+        swept, found = _unalias(kind, block.get("sweep", {}), _child(node, "sweep"), wanted + ".sweep")
+        problems.extend(_problems(filename, found))
+        for name, values in swept.items():
+            if name in parameters:
+                line = schema.key_line(_child(node, "sweep"), name)
+                problems.append(Problem(filename, line, "%s.sweep.%s" % (wanted, name), "also set in parameters: give it in one place"))
+            # every list in sweep: is swept, text lists (tests, workload) included
+            parameters[name] = values if isinstance(values, Sweep) else Sweep(values if isinstance(values, tuple) else (values,))
         target, found = _target(kind, block, wanted, node)
         problems.extend(_problems(filename, found))
     try:
@@ -328,6 +340,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         settings=frozen(dict(env_settings, **settings)),
         duration=block.get("duration"),
         parameters=pmap(parameters),
+        sweep_parallelism=block.get("sweep_parallelism", 1),
         target=target,
         script=pmap(block.get("script", {})),
         output=pmap(block.get("output", {})),

@@ -168,3 +168,12 @@ def test_passwords_are_taken_literally_everywhere():
     assert "export REDISCLI_AUTH='pa$HOME'\"'\"'x'" in script
     grafana = render_job(parse_job("service:\n  name: grafana\n  admin_password: \"$ecret\"\n", runtime="host"))
     assert "export GF_SECURITY_ADMIN_PASSWORD='$ecret'" in grafana
+
+
+def test_sweep_block_makes_the_same_job_array_as_lists_in_parameters():
+    swept = render_job(parse_job("client:\n  name: redis_benchmark\n  sweep_parallelism: 2\n  parameters:\n    requests: 1000\n"
+                                 "  sweep:\n    clients: [1, 10, 50]\n    tests: [set, get]\n"))
+    assert directives(swept)["array"] == "0-5%2"
+    assert "    5) orch_args=(--clients 50 --requests 1000 --tests get) ;;" in swept
+    inline = render_job(parse_job("client:\n  name: redis_benchmark\n  parameters:\n    requests: 1000\n    clients: 1,10,50\n"))
+    assert directives(inline)["array"] == "0-2%1"
