@@ -165,7 +165,7 @@ def _env_settings(kind, block, node, path):
     return settings, problems
 
 
-RESERVED_ENV = re.compile(r"ORCH_\w*|IFS|BASH\w*")
+RESERVED_ENV = re.compile(r"ORCH_\w*|SLURM_\w*|IFS|BASH\w*")
 
 
 def _rules(role, block, node, path):
@@ -174,7 +174,7 @@ def _rules(role, block, node, path):
     for name, _ in block.get("environment", ()):
         if RESERVED_ENV.fullmatch(name):
             line = schema.key_line(_child(node, "environment"), name)
-            broken.append((line, "%s.environment.%s" % (path, name), "is reserved (orch's own variables and bash's)"))
+            broken.append((line, "%s.environment.%s" % (path, name), "is reserved (orch's, SLURM's and bash's own variables)"))
     if role == "client" and "args" in block and "command" not in block:
         broken.append((schema.key_line(node, "args"), path + ".args", "a client's args go with its own command: set command too"))
     return broken
