@@ -4,10 +4,15 @@ from orch.kinds.client import client_kind
 
 __all__ = ("KIND",)
 
+# requests per second: a decimal number, or several ("1,2.5,10"): a sweep
+RATE = schema.TextList(item=schema.Text(pattern=r"[0-9]+(\.[0-9]+)?", hint="a rate in requests per second"),
+                       split_commas=True, sweep=True)
+
 KIND = client_kind(
     "ollama_benchmark",
     target="ollama",
-    summary="LLM load over Ollama's streaming API (model, num_requests, concurrent_requests, prompt_length, max_tokens)",
+    summary="LLM load over Ollama's streaming API (model, num_requests, concurrent_requests, request_rate, "
+            "prompt_length, max_tokens)",
     parameters={
         "model": schema.Text(pattern=r"[A-Za-z0-9][A-Za-z0-9._:/-]*", hint="an Ollama model name"),
         "num_requests": schema.Numbers(1),
@@ -17,10 +22,17 @@ KIND = client_kind(
         "max_tokens": schema.Numbers(1, 1000000),
         "api": schema.Text(choices=("generate", "chat", "openai")),
         "seed": schema.Integer(0),
+        "request_rate": RATE,  # open loop (Poisson arrivals); concurrent_requests is then a cap
+        "arrival": schema.Text(choices=("poisson", "constant")),
+        "prompts_file": schema.Text(allow_empty=False),
+        "warmup": schema.Integer(0),  # requests excluded from the figures
+        "timeout": schema.Integer(1),  # per-request, seconds
     },
     aliases={
         "prompt_lengths": "prompt_length",
         "operations_per_test": "num_requests",
+        "rate": "request_rate",
+        "warmup_requests": "warmup",
     },
     flags={
         "model": "--model",
@@ -30,5 +42,10 @@ KIND = client_kind(
         "max_tokens": "--max-tokens",
         "api": "--api",
         "seed": "--seed",
+        "request_rate": "--request-rate",
+        "arrival": "--arrival",
+        "prompts_file": "--prompts-file",
+        "warmup": "--warmup",
+        "timeout": "--timeout",
     },
 )
