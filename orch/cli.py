@@ -316,7 +316,7 @@ def parser():
 
 
 def main(argv=None):
-    from orch.errors import OrchError, RecipeError
+    from orch.errors import RecipeError
 
     args = parser().parse_args(argv)
     try:

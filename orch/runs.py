@@ -122,16 +122,8 @@ def result_documents(record, *, runner=slurm.run):
 
     remote = remote_of(record)
     results = record["run_dir"] + "/results"
-    if remote is None:
-        try:
-            names = sorted(os.listdir(results))
-        except FileNotFoundError:
-            names = []
-    else:
-        listing = runner(("ls", "-1", results), remote=remote)
-        names = sorted(listing.stdout.split()) if listing.exit_code == 0 else []
     documents = []
-    for name in names:
+    for name in slurm.list_dir(results, remote=remote, runner=runner):
         if not name.endswith(".json") or name.startswith("."):
             continue
         text = slurm.read_text(results + "/" + name, remote=remote, runner=runner)
@@ -271,17 +263,9 @@ def cancel_runs(records, *, wait=30, runner=slurm.run, clock=time.monotonic, sle
 
 def log_files(record, *, runner=slurm.run):
     """The job's stdout/stderr files (several for an array), by name."""
-    remote = remote_of(record)
     logs = record["run_dir"] + "/logs"
-    if remote is None:
-        try:
-            names = sorted(os.listdir(logs))
-        except FileNotFoundError:
-            names = []
-    else:
-        result = runner(("ls", "-1", logs), remote=remote)
-        names = sorted(result.stdout.split()) if result.exit_code == 0 else []
     prefix = record["job_name"] + "-"
+    names = slurm.list_dir(logs, remote=remote_of(record), runner=runner)
     return [logs + "/" + name for name in names if name.startswith(prefix) and name.endswith((".out", ".err"))]
 
 

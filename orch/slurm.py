@@ -31,6 +31,7 @@ __all__ = (
     "cancel",
     "read_text",
     "make_dirs",
+    "list_dir",
     "remote_home",
     "parse_job_id",
 )
@@ -216,6 +217,17 @@ def read_text(path, *, remote=None, runner=run):
             return None
     result = runner(("cat", path), remote=remote)
     return result.stdout if result.exit_code == 0 else None
+
+
+def list_dir(path, *, remote=None, runner=run):
+    """The names in a directory, sorted ([] when it does not exist), locally or on the login node."""
+    if remote is None:
+        try:
+            return sorted(os.listdir(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+    result = runner(("ls", "-1", path), remote=remote)
+    return sorted(result.stdout.split()) if result.exit_code == 0 else []
 
 
 def make_dirs(path, *, remote=None, runner=run):

@@ -6,7 +6,6 @@ Run), once for the module. The client runs as ``python -m orch.clients.chroma_be
 in a subprocess, as a client job would run it. Skips when chroma is missing,
 unless CI is set (then it fails), like tests/test_services.py.
 """
-import json
 import os
 import signal
 import subprocess

@@ -1,6 +1,4 @@
 """Results documents in tables, and clients aimed at a service run or a URL (fake scheduler)."""
-import json
-
 import pytest
 
 from conftest import ROOT

@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import signal
 import sys
 import time

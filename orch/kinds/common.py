@@ -1,5 +1,5 @@
 """Small helpers the kinds share."""
-from orch.quoting import Literal, Raw, shell_line
+from orch.quoting import Raw, shell_line
 
 __all__ = ("setting", "command_or", "health_url", "local_url", "probe_http", "env_pairs")
 

@@ -8,7 +8,7 @@ import json
 from orch import schema
 from orch.kinds import Kind
 from orch.kinds.common import command_or, health_url, probe_http, setting
-from orch.quoting import Literal, Raw, heredoc, shell_line, word
+from orch.quoting import Literal, Raw, heredoc, word
 from orch.sections import banner, service_port, service_sections
 
 __all__ = ("KIND", "datasources_yaml")

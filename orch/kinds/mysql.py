@@ -3,8 +3,6 @@
 The readiness check is ``mysqladmin ping``; the endpoint is published only
 after the database, the user and the recipe's ``init_script`` are in place.
 """
-import re
-
 from orch import schema
 from orch.kinds import Kind
 from orch.kinds.common import setting

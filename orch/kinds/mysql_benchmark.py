@@ -14,6 +14,11 @@ KIND = client_kind(
         "tables": schema.Numbers(1, 10000),
         "table_size": schema.Numbers(1),
         "workload": schema.TextList(schema.Text(choices=("read_write", "read_only", "point_select", "write_only")), sweep=True),
+        # default: MYSQL_USER / MYSQL_DATABASE from the environment, as the seed's recipes set them
+        "user": schema.Text(),
+        "database": schema.Text(),
+        # the name of the environment variable that holds the password (MYSQL_PASSWORD), never the password
+        "password_env": schema.Text(pattern=r"[A-Za-z_][A-Za-z0-9_]*", hint="an environment variable name"),
     },
     flags={
         "num_connections": "--threads",
@@ -21,6 +26,9 @@ KIND = client_kind(
         "tables": "--tables",
         "table_size": "--table-size",
         "workload": "--workload",
+        "user": "--user",
+        "database": "--database",
+        "password_env": "--password-env",
     },
     docker_source="docker://severalnines/sysbench",
 )
