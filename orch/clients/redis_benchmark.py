@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from orch.results import new_document, now_iso, write_document
@@ -263,25 +264,28 @@ def persistence_check(host, port, password, bound):
 # ------------------------------------------------------------ running the tool
 
 
+WAKE = threading.Event()  # set when the tool exits or a signal arrives: no polling wakes the shared cores
+
+
 def run_one(words, deadline, stop_flag):
     """Run redis-benchmark once; returns (returncode, stdout, stderr, why_stopped or None)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        WAKE.clear()
         proc = subprocess.Popen(words, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        threading.Thread(target=lambda: (proc.wait(), WAKE.set()), daemon=True).start()
         why = None
-        while True:
-            try:
-                proc.wait(timeout=0.05)
+        while proc.poll() is None:
+            WAKE.wait(max(0.0, min(0.25, deadline - time.monotonic())))
+            if proc.poll() is not None:
                 break
-            except subprocess.TimeoutExpired:
-                pass
+            WAKE.clear()  # a signal that stops nothing here (cleanup) must not turn this into a busy loop
             if stop_flag:
                 why = "signal"
             elif time.monotonic() >= deadline:
                 why = "duration"
             else:
                 err.seek(0)
-                tail = err.read().decode(errors="replace")
-                if FATAL_STDERR.search(tail):
+                if FATAL_STDERR.search(err.read().decode(errors="replace")):
                     why = "error"
             if why:
                 proc.terminate()
@@ -308,6 +312,7 @@ def main(argv=None):
 
     def on_signal(signum, frame):
         stop_flag.append(signum)
+        WAKE.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
