@@ -20,8 +20,6 @@ overall requests/s / the standalone's in the same repetition within 5 % of 1 (ex
 difference inside it is noise, not the client.
 """
 import argparse
-import csv
-import io
 import json
 import os
 import platform
