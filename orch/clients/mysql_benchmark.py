@@ -30,12 +30,10 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 
+from orch.clients.tool import run_tool, tool_version, wake
 from orch.results import new_document, now_iso, summary, write_document
 
 __all__ = ("main", "parse_run", "parse_intervals", "histogram_summary", "build_command")
@@ -157,53 +155,13 @@ def parse_run(text):
     }
 
 
-def tool_version():
-    try:
-        out = subprocess.run([PROGRAM, "--version"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    found = re.search(r"(\d+\.\d+(?:\.\d+)?)", out)
-    return found.group(1) if found else (out.strip() or None)
-
-
 # ------------------------------------------------------------ running sysbench
-
-
-WAKE = threading.Event()  # set when sysbench exits or a signal arrives: no polling
 
 
 def run_phase(words, stop_flag, bound):
     """Run one sysbench phase; (returncode, stdout, stderr, why_stopped or None)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        WAKE.clear()
-        proc = subprocess.Popen(words, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        threading.Thread(target=lambda: (proc.wait(), WAKE.set()), daemon=True).start()
-        deadline = time.monotonic() + bound
-        why = None
-        while proc.poll() is None:
-            WAKE.wait(max(0.0, min(0.25, deadline - time.monotonic())))
-            if proc.poll() is not None:
-                break
-            WAKE.clear()  # a signal that stops nothing here (cleanup) must not turn this into a busy loop
-            if stop_flag:
-                why = "signal"
-            elif time.monotonic() >= deadline:
-                why = "timeout"
-            if why:
-                # sysbench prints no report when stopped, whatever the signal: TERM, then KILL
-                for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-                    try:
-                        proc.send_signal(sig)
-                        proc.wait(timeout=grace)
-                        break
-                    except subprocess.TimeoutExpired:
-                        continue
-                break
-        if stop_flag and why is None and proc.returncode != 0:
-            why = "signal"
-        out.seek(0)
-        err.seek(0)
-        return proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"), why
+    # sysbench prints no report when stopped, whatever the signal: run_tool's TERM, then KILL, is all there is
+    return run_tool(words, time.monotonic() + bound, stop_flag, expired="timeout")
 
 
 def failed(code, out, err):
@@ -224,7 +182,7 @@ def main(argv=None):
 
     def on_signal(signum, frame):
         stop_flag.append(signum)
-        WAKE.set()
+        wake()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -241,7 +199,7 @@ def main(argv=None):
     doc = new_document(
         "mysql_benchmark", parameters,
         {"kind": "mysql", "url": "mysql://%s:%d/%s" % (args.host, args.port, args.database), "host": args.host, "port": args.port},
-        tool=PROGRAM, tool_version=tool_version(),
+        tool=PROGRAM, tool_version=tool_version(PROGRAM),
         command=[sys.executable, "-m", "orch.clients.mysql_benchmark"] + [scrub(a) for a in argv],
     )
     doc["workload"] = {"loop": "closed", "concurrency": args.threads, "script": "oltp_" + args.workload}

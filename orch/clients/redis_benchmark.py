@@ -30,12 +30,10 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 
+from orch.clients.tool import run_tool, tool_version, wake
 from orch.results import new_document, now_iso, write_document
 
 __all__ = ("main", "parse_csv", "build_command", "overall_rate")
@@ -140,15 +138,6 @@ def overall_rate(tests):
     completed = sum(t["requests"] for t in tests.values())
     seconds = sum(t["requests"] / t["requests_per_s"] for t in tests.values() if t["requests_per_s"])
     return completed, seconds, (completed / seconds if seconds else None)
-
-
-def tool_version():
-    try:
-        out = subprocess.run([PROGRAM, "--version"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    found = re.search(r"(\d+\.\d+(?:\.\d+)?)", out)
-    return found.group(1) if found else (out.strip() or None)
 
 
 # ------------------------------------------------------------ a few RESP words
@@ -264,40 +253,9 @@ def persistence_check(host, port, password, bound):
 # ------------------------------------------------------------ running the tool
 
 
-WAKE = threading.Event()  # set when the tool exits or a signal arrives: no polling wakes the shared cores
-
-
 def run_one(words, deadline, stop_flag):
     """Run redis-benchmark once; returns (returncode, stdout, stderr, why_stopped or None)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        WAKE.clear()
-        proc = subprocess.Popen(words, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        threading.Thread(target=lambda: (proc.wait(), WAKE.set()), daemon=True).start()
-        why = None
-        while proc.poll() is None:
-            WAKE.wait(max(0.0, min(0.25, deadline - time.monotonic())))
-            if proc.poll() is not None:
-                break
-            WAKE.clear()  # a signal that stops nothing here (cleanup) must not turn this into a busy loop
-            if stop_flag:
-                why = "signal"
-            elif time.monotonic() >= deadline:
-                why = "duration"
-            else:
-                err.seek(0)
-                if FATAL_STDERR.search(err.read().decode(errors="replace")):
-                    why = "error"
-            if why:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                break
-        out.seek(0)
-        err.seek(0)
-        return proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"), why
+    return run_tool(words, deadline, stop_flag, fatal=lambda stderr: FATAL_STDERR.search(stderr) is not None)
 
 
 def error_message(stderr, returncode):
@@ -312,7 +270,7 @@ def main(argv=None):
 
     def on_signal(signum, frame):
         stop_flag.append(signum)
-        WAKE.set()
+        wake()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -327,7 +285,7 @@ def main(argv=None):
     doc = new_document(
         "redis_benchmark", parameters,
         {"kind": "redis", "url": "redis://%s:%d" % (args.host, args.port), "host": args.host, "port": args.port},
-        tool=PROGRAM, tool_version=tool_version(), command=shown_argv,
+        tool=PROGRAM, tool_version=tool_version(PROGRAM), command=shown_argv,
     )
     doc["workload"] = {"loop": "closed", "concurrency": args.clients, "pipeline": args.pipeline, "data_size": args.data_size}
     doc["fidelity"] = {"degraded": False, "reasons": []}
