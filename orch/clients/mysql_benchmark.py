@@ -29,11 +29,10 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import sys
 import time
 
-from orch.clients.tool import run_tool, tool_version, wake
+from orch.clients.tool import run_tool, stop_on_signals, tool_version
 from orch.results import new_document, now_iso, summary, write_document
 
 __all__ = ("main", "parse_run", "parse_intervals", "histogram_summary", "build_command")
@@ -178,14 +177,7 @@ def failure_message(out, err, code):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    stop_flag = []
-
-    def on_signal(signum, frame):
-        stop_flag.append(signum)
-        wake()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_flag = stop_on_signals()
 
     def scrub(text):
         return text.replace(args.password, REDACTED) if args.password else text

@@ -28,12 +28,11 @@ import csv
 import os
 import re
 import shutil
-import signal
 import socket
 import sys
 import time
 
-from orch.clients.tool import run_tool, tool_version, wake
+from orch.clients.tool import run_tool, stop_on_signals, tool_version
 from orch.results import new_document, now_iso, write_document
 
 __all__ = ("main", "parse_csv", "build_command", "overall_rate")
@@ -266,14 +265,7 @@ def error_message(stderr, returncode):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     password = os.environ.get("REDISCLI_AUTH") or None
-    stop_flag = []
-
-    def on_signal(signum, frame):
-        stop_flag.append(signum)
-        wake()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_flag = stop_on_signals()
 
     requests = args.requests or DEFAULT_REQUESTS
     parameters = {

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 
-__all__ = ("run_tool", "tool_version", "wake")
+__all__ = ("run_tool", "stop_on_signals", "tool_version", "wake")
 
 _WAKE = threading.Event()
 
@@ -19,6 +19,19 @@ _WAKE = threading.Event()
 def wake():
     """Interrupt ``run_tool``'s wait (from a signal handler): it then checks why it should stop."""
     _WAKE.set()
+
+
+def stop_on_signals():
+    """Handle TERM and INT by asking ``run_tool`` to stop: returns the list the signals are put in."""
+    received = []
+
+    def on_signal(signum, frame):
+        received.append(signum)
+        wake()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return received
 
 
 def run_tool(words, deadline, stop_flag, *, expired="duration", fatal=None):
