@@ -73,9 +73,11 @@ def setup(job):
     mariadb = wrap(job, ("mariadb-install-db", Raw("--datadir=" + word(data_dir(job))), Raw('--user="$(id -un)"'),
                          "--auth-root-authentication-method=normal", "--skip-test-db"))
     mysql = wrap(job, (program(job), "--initialize-insecure", Raw("--datadir=" + word(data_dir(job))), Raw('--user="$(id -un)"')))
+    # the data directory may be a path inside the container (the seed's --datadir=/mysql/data): look there
+    initialised = wrap(job, ("test", "-d", Raw(word(data_dir(job)) + "/mysql")))
     return banner("data directory") + (
-        "if [ ! -d %s/mysql ]; then" % word(data_dir(job)),
-        "    mkdir -p %s" % word(data_dir(job)),
+        "if ! %s; then" % shell_line(*initialised),
+        "    %s" % shell_line(*wrap(job, ("mkdir", "-p", data_dir(job)))),
         "    if %s >/dev/null 2>&1; then" % shell_line(*has_mariadb),
         "        %s >\"$ORCH_RUN_DIR/logs/mysql-init.log\" 2>&1 || orch_fail 'mariadb-install-db failed (logs/mysql-init.log)' 1"
         % shell_line(*mariadb),
@@ -168,11 +170,10 @@ def bootstrap(job):
     if job.init_script:
         # like the official images' initdb scripts: once per data directory, so a second run
         # on the same data does not trip over its own CREATE TABLE
-        marker = word(init_marker(job))
         lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/init.sql"'), job.init_script))
-        lines.append("if [ ! -e %s ]; then" % marker)
+        lines.append("if ! %s; then" % shell_line(*wrap(job, ("test", "-e", init_marker(job)))))
         lines.append('    %s < "$ORCH_RUN_DIR/state/init.sql" || orch_fail "init_script failed" 1' % shell_line(*after))
-        lines.append("    : > %s" % marker)
+        lines.append("    %s" % shell_line(*wrap(job, ("touch", init_marker(job)))))
         lines.append("else")
         lines.append("    orch_log %s" % word("init_script already ran on this data directory: not run again"))
         lines.append("fi")
