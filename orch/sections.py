@@ -465,14 +465,28 @@ def wait_for_target(job):
     return tuple(lines)
 
 
+def parameter_exports(values):
+    """``export ORCH_PARAM_<NAME>=value ...`` for one combination (a recipe's own command reads them)."""
+    pairs = sorted(values.items())
+    if not pairs:
+        return ":"
+    def text(value):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+    return "export " + " ".join("ORCH_PARAM_%s=%s" % (name.upper(), word(text(value))) for name, value in pairs)
+
+
 def sweep_cases(arguments, job):
-    """``orch_args`` for this array task: one ``case`` arm per combination."""
+    """``orch_args`` (none for a recipe's own command) and ``ORCH_PARAM_*`` for this array task: a ``case`` arm per combination."""
     from orch.sweep import combinations
 
     combos = combinations(job)
     lines = ['case "${SLURM_ARRAY_TASK_ID:-0}" in']
     for index, values in enumerate(combos):
-        lines.append("    %d) orch_args=(%s) ;;" % (index, shell_line(*arguments(job, values))))
+        words = "" if job.command else "orch_args=(%s); " % shell_line(*arguments(job, values))
+        lines.append("    %d) %s%s ;;" % (index, words, parameter_exports(values)))
     lines.append('    *) orch_fail "no sweep point for array task ${SLURM_ARRAY_TASK_ID:-}" 2 ;;')
     lines.append("esac")
     return tuple(lines)
@@ -489,10 +503,11 @@ def benchmark(program, arguments, job):
     lines = list(banner("benchmark"))
     # exported: a recipe's own command can write its results there too
     lines.append('export ORCH_RESULT="$ORCH_RUN_DIR/results/${ORCH_JOB}-${SLURM_ARRAY_TASK_ID:-0}-${SLURM_JOB_ID:-$$}.json"')
+    lines.extend(sweep_cases(arguments, job))
     if job.command:
+        # the recipe's own program: it reads this task's parameters from ORCH_PARAM_* (and ORCH_RESULT)
         words = (job.command,) + (job.args or ())
     else:
-        lines.extend(sweep_cases(arguments, job))
         words = tuple(program(job)) + (Raw('"${orch_args[@]}"'), "--output", Raw('"$ORCH_RESULT"'))
     words = runtime_of(job).wrap(job, words)
     lines.append(shell_line("orch_log", "running:", *words))

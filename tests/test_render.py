@@ -119,7 +119,9 @@ def test_sweep_becomes_one_job_array_with_a_case_per_combination():
     script = render_job(load_job(ROOT / "tests/recipes/seed_redis_parametric.yaml"))
     assert directives(script)["array"] == "0-11%1"
     assert directives(script)["output"].endswith("%x-%A_%a.out")
-    assert "    11) orch_args=(--clients 50 --data-size 1024 --pipeline 16 --requests 100000 --tests 'set,get,lpush') ;;" in script
+    assert ("    11) orch_args=(--clients 50 --data-size 1024 --pipeline 16 --requests 100000 --tests 'set,get,lpush'); "
+            "export ORCH_PARAM_CLIENTS=50 ORCH_PARAM_DATA_SIZE=1024 ORCH_PARAM_PARAMETRIC_MODE=true ORCH_PARAM_PIPELINE=16 "
+            "ORCH_PARAM_REQUESTS=100000 ORCH_PARAM_TESTS='set,get,lpush' ORCH_PARAM_WAIT_FOR_SERVICE=60 ;;") in script
 
 
 def test_client_without_sweep_is_no_array():
@@ -174,6 +176,13 @@ def test_sweep_block_makes_the_same_job_array_as_lists_in_parameters():
     swept = render_job(parse_job("client:\n  name: redis_benchmark\n  sweep_parallelism: 2\n  parameters:\n    requests: 1000\n"
                                  "  sweep:\n    clients: [1, 10, 50]\n    tests: [set, get]\n"))
     assert directives(swept)["array"] == "0-5%2"
-    assert "    5) orch_args=(--clients 50 --requests 1000 --tests get) ;;" in swept
+    assert "    5) orch_args=(--clients 50 --requests 1000 --tests get); export ORCH_PARAM_CLIENTS=50 " in swept
     inline = render_job(parse_job("client:\n  name: redis_benchmark\n  parameters:\n    requests: 1000\n    clients: 1,10,50\n"))
     assert directives(inline)["array"] == "0-2%1"
+
+
+def test_a_recipes_own_command_reads_each_sweep_point_from_the_environment():
+    script = render_job(parse_job("client:\n  name: redis_benchmark\n  command: ./mine.sh\n  args: [\"--n\", \"$ORCH_PARAM_CLIENTS\"]\n"
+                                  "  sweep:\n    clients: [1, 10]\n"))
+    assert "    1) export ORCH_PARAM_CLIENTS=10 ;;" in script and "orch_args" not in script
+    assert './mine.sh --n "${ORCH_PARAM_CLIENTS-}" &' in script
