@@ -226,6 +226,25 @@ def cmd_results(args):
     return 0
 
 
+def cmd_report(args):
+    from orch import registry
+    from orch.report import write_report
+    from orch.runs import result_documents
+
+    records = registry.all_runs()
+    runs = []
+    for key in [args.run_a] + ([args.run_b] if args.run_b else []):
+        record = registry.find(key, records)
+        documents = result_documents(record)
+        if not documents:
+            raise UsageError("%s has no results yet (state %s)" % (record["id"], record["state"]))
+        runs.append((record, documents))
+    for path in write_report(runs, args.out):
+        if path.endswith((".md", ".html")):
+            print(path)
+    return 0
+
+
 def cmd_cancel(args):
     from orch import registry
     from orch.lifecycle import TERMINAL
@@ -290,6 +309,13 @@ def parser():
     results.add_argument("ids", nargs="+", metavar="ID")
     results.add_argument("--format", choices=("table", "csv", "json"), default="table")
     results.set_defaults(run=cmd_results)
+
+    report = commands.add_parser("report", help="a Markdown and a self-contained HTML report of a run, or two compared")
+    # run_a, not run: set_defaults(run=...) names the handler
+    report.add_argument("run_a", metavar="RUN")
+    report.add_argument("run_b", nargs="?", metavar="RUN_B", help="a second run: compared side by side with RUN (ratio B/A)")
+    report.add_argument("--out", "-o", default="report", metavar="DIR", help="the report's directory (default: report)")
+    report.set_defaults(run=cmd_report)
 
     status = commands.add_parser("status", help="every run: id, job id, kind, state, node, elapsed, endpoint")
     status.add_argument("ids", nargs="*", metavar="ID")

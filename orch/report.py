@@ -558,7 +558,8 @@ def html(sections, images):
                 parts.append("<p>(no rows)</p>")
                 continue
             columns = _columns(rows)
-            parts.append('<div class="wide"><table><thead><tr>%s</tr></thead><tbody>" % "".join("<th>%s</th>" % esc(c) for c in columns) + "")
+            parts.append('<div class="wide"><table><thead><tr>%s</tr></thead><tbody>'
+                         % "".join("<th>%s</th>" % esc(c) for c in columns))
             for row in rows:
                 parts.append("<tr>%s</tr>" % "".join("<td>%s</td>" % esc(_cell(row.get(c))) for c in columns))
             parts.append("</tbody></table></div>")

@@ -1,4 +1,6 @@
 """Results documents in tables, and clients aimed at a service run or a URL (fake scheduler)."""
+import json
+
 import pytest
 
 from conftest import ROOT
@@ -92,3 +94,29 @@ def test_a_target_that_does_not_fit_is_refused_before_anything_is_made(target, t
     with pytest.raises(RecipeError):
         submit_recipe(ROOT / "recipes/clients/redis_benchmark.yaml", site="local", runtime="host", target=target, runner=runner)
     assert runner.calls == [] and not (tmp_path / "home" / "runs").exists()
+
+
+def test_results_and_report_commands_read_the_registry(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    run_dir = home / "runs" / "r1"
+    for task, clients in enumerate((1, 10)):
+        write_document(run_dir / "results" / ("redis_benchmark_r1-%d-7%d.json" % (task, task)), document(task, clients, 1000.0 * clients, 2.0))
+    record = {"id": "r1", "name": "redis_benchmark", "kind": "redis_benchmark", "role": "client", "job_name": "redis_benchmark_r1",
+              "job_id": "70", "run_dir": str(run_dir), "state": "completed", "remote": None, "created_at": 1}
+    (run_dir / "run.json").write_text(json.dumps(record))
+    (run_dir / "recipe.yaml").write_text("client:\n  name: redis_benchmark\n")
+    env = dict(os.environ, ORCH_HOME=str(home), PYTHONPATH=str(ROOT))
+
+    def orch(*args):
+        return subprocess.run([sys.executable, "-m", "orch", *args], capture_output=True, text=True, env=env, timeout=120)
+
+    table = orch("results", "r1")
+    assert table.returncode == 0 and len(table.stdout.splitlines()) == 3
+    report = orch("report", "r1", "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.split() == [str(tmp_path / "report" / "report.md"), str(tmp_path / "report" / "report.html")]
+    assert orch("report", "nosuch").returncode == 2
