@@ -1,4 +1,4 @@
-"""The command line: ``orch render | validate | list | submit | status | wait | logs | cancel``.
+"""The command line: ``orch render | validate | list | submit | status | wait | logs | cancel | results | report``.
 
 Errors are one line each on stderr, with a non-zero status: 2 for a bad
 recipe or bad usage, 3 when the login node cannot be reached, 4 when sbatch

@@ -301,6 +301,8 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         site_profile = site_named(site)
     except KeyError as error:
         problems.append(Problem(filename, 0, "--site", str(error.args[0])))
+    if job_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", job_id):
+        problems.append(Problem(filename, 0, "--id", "%r: use letters, digits and _ . - only" % job_id))
     for option, path in (("--run-dir", run_dir), ("--endpoints-dir", endpoints_dir)):
         if path is not None and not re.fullmatch(SAFE_PATH, path):
             problems.append(Problem(filename, 0, option, "%r: use letters, digits and _ . / + - only (it goes into #SBATCH lines)" % path))

@@ -49,7 +49,10 @@ def write_atomically(path, text):
 def create(run_id, record, files=()):
     """Make the run's directory (failing if the id exists) and write its record and files."""
     os.makedirs(runs_dir(), exist_ok=True)
-    os.mkdir(run_dir(run_id))
+    try:
+        os.mkdir(run_dir(run_id))
+    except FileExistsError:
+        raise OrchError("a run %r exists already (%s)" % (run_id, run_dir(run_id))) from None
     for name, text in files:
         write_atomically(os.path.join(run_dir(run_id), name), text)
     save(run_id, record)

@@ -9,13 +9,13 @@ import time
 import uuid
 
 from orch import registry, slurm
+from orch.errors import Problem, RecipeError
 from orch.lifecycle import TERMINAL, parse_marker, reconcile
 from orch.recipe import parse_job
-from orch.errors import RecipeError, Problem
 
-__all__ = ("submit_recipe", "refresh", "wait_for", "cancel_runs", "log_files", "read_log", "WAIT_STATES", "WaitFailed")
-
-WAIT_STATES = ("pending", "running", "ready", "completed", "done")
+__all__ = (
+    "submit_recipe", "refresh", "wait_for", "cancel_runs", "log_files", "read_log", "result_documents", "as_json", "WaitFailed",
+)
 
 
 class WaitFailed(Exception):

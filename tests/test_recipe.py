@@ -168,3 +168,9 @@ def test_records_are_immutable():
     with pytest.raises(AttributeError):
         job.name = "other"
     assert job.set(name="other").name == "other" and job.name == "redis"
+
+
+def test_an_id_that_would_escape_the_run_directory_is_refused():
+    with pytest.raises(RecipeError) as caught:
+        parse_job(SERVICE % "  name: redis\n", "r.yaml", job_id="../x")
+    assert caught.value.problems[0].field == "--id"
