@@ -461,7 +461,7 @@ def wait_for_target(job):
         )
     )
     # exported on the node (the runtime passes them on): recipes' args may say ${TARGET_SERVICE_HOST}, as the seed's do
-    lines.append('export TARGET_HOST TARGET_PORT TARGET_URL TARGET_SERVICE_HOST="$TARGET_HOST"')
+    lines.append('export TARGET_HOST TARGET_PORT TARGET_SCHEME TARGET_URL TARGET_SERVICE_HOST="$TARGET_HOST"')
     return tuple(lines)
 
 

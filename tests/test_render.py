@@ -135,7 +135,7 @@ def test_client_with_its_own_command_runs_it_with_target_variables():
 
     script = render_job(load_job(ROOT / "tests/recipes/seed_mysql_client.yaml"))
     assert "--endpoint=\"${TARGET_SERVICE_HOST-}\":3306" in script
-    assert 'export TARGET_HOST TARGET_PORT TARGET_URL TARGET_SERVICE_HOST="$TARGET_HOST"' in script
+    assert 'export TARGET_HOST TARGET_PORT TARGET_SCHEME TARGET_URL TARGET_SERVICE_HOST="$TARGET_HOST"' in script
     assert '--user="${MYSQL_USER-}"' in script and "MYSQL_USER='bench_user'; export APPTAINERENV_MYSQL_USER" in script
 
 
