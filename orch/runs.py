@@ -42,7 +42,14 @@ def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, ru
             text = handle.read()
     except (OSError, UnicodeDecodeError) as error:
         raise RecipeError([Problem(str(path), 0, "", "cannot read the recipe: %s" % getattr(error, "strerror", error))]) from None
-    parse_job(text, str(path), site=site, runtime=runtime, kinds=kinds)  # every recipe problem, before any effect
+    return submit_text(text, str(path), site=site, runtime=runtime, remote=remote, run_id=run_id, sbatch_options=sbatch_options,
+                       target=target, target_endpoint=target_endpoint, kinds=kinds, runner=runner)
+
+
+def submit_text(text, source, *, site="meluxina", runtime="apptainer", remote=None, run_id=None, sbatch_options=(),
+                target=None, target_endpoint=None, endpoints_dir=None, extra=None, kinds=None, runner=slurm.run):
+    """``submit_recipe`` for recipe text (``source`` names it in errors); ``extra`` fields go into the record."""
+    parse_job(text, source, site=site, runtime=runtime, kinds=kinds)  # every recipe problem, before any effect
 
     run_id = run_id or _new_id()
     if remote is not None:
@@ -50,7 +57,8 @@ def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, ru
         job_run_dir, endpoints = "%s/%s" % (base, run_id), "%s/endpoints" % base
     else:
         job_run_dir, endpoints = registry.run_dir(run_id), os.path.join(registry.home(), "endpoints")
-    job = parse_job(text, str(path), site=site, runtime=runtime, job_id=run_id, run_dir=job_run_dir,
+    endpoints = endpoints_dir or endpoints
+    job = parse_job(text, source, site=site, runtime=runtime, job_id=run_id, run_dir=job_run_dir,
                     endpoints_dir=endpoints, kinds=kinds)
     job, sbatch_options = _aimed(job, target, target_endpoint, remote, tuple(sbatch_options))
     from orch import render_job
@@ -62,7 +70,7 @@ def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, ru
         "kind": job.kind,
         "role": job.role,
         "job_name": job.job_name,
-        "recipe": os.path.abspath(str(path)),
+        "recipe": os.path.abspath(source) if not source.startswith("<") else source,
         "site": site,
         "runtime": runtime,
         "remote": _remote_text(remote),
@@ -78,6 +86,7 @@ def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, ru
         "created_at": registry.now(),
         "history": [["created", registry.now(), ""]],
     }
+    record.update(extra or {})
     registry.create(run_id, record, files=(("recipe.yaml", text), ("script.sbatch", script)))
     try:
         slurm.make_dirs(job_run_dir + "/logs", remote=remote, runner=runner)

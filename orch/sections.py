@@ -466,8 +466,11 @@ def wait_for_target(job):
 
 
 def parameter_exports(values):
-    """``export ORCH_PARAM_<NAME>=value ...`` for one combination (a recipe's own command reads them)."""
-    pairs = sorted(values.items())
+    """``export ORCH_PARAM_<NAME>=value ...`` for one combination (a recipe's own command reads them).
+
+    Passwords are left out: they never appear in a script's text.
+    """
+    pairs = sorted((name, value) for name, value in values.items() if name != "password")
     if not pairs:
         return ":"
     def text(value):
