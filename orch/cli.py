@@ -151,12 +151,17 @@ def _state_text(record):
 
 def cmd_status(args):
     from orch import registry
-    from orch.runs import as_json, refresh
+    from orch.runs import as_json, members_of, refresh_experiments
 
     records = registry.all_runs()
     if args.ids:
-        records = [registry.find(key, records) for key in args.ids]
-    records = refresh(records)
+        chosen = []
+        for key in args.ids:
+            record = registry.find(key, records)
+            # an experiment's status is its own line and its members'
+            chosen += [record] + (members_of(record, records) if record.get("role") == "experiment" else [])
+        records = chosen
+    records = refresh_experiments(records)
     if args.json:
         print(as_json(records))
         return 0
@@ -245,6 +250,40 @@ def cmd_report(args):
     return 0
 
 
+def cmd_run(args):
+    import time
+
+    from orch.runs import refresh_experiments, run_experiment
+    from orch.lifecycle import TERMINAL
+
+    record = run_experiment(args.experiment, site=args.site, runtime=args.runtime, remote=_remote(args), kinds=_kinds(args.plugin))
+    print(record["id"])
+    print("submitted experiment %s as run %s: %s" % (
+        record["name"], record["id"], ", ".join("%s %s" % (m["role"], m["alias"]) for m in record["members"])), file=sys.stderr)
+    if not args.wait:
+        return 0
+    last = None
+    while record["state"] not in TERMINAL:
+        time.sleep(2)
+        record = refresh_experiments([record])[0]
+        if record["state"] != last:
+            print("%s %s" % (record["id"], _state_text(record)), file=sys.stderr)
+            last = record["state"]
+    return 0 if record["state"] == "completed" else 1
+
+
+def cmd_stop(args):
+    from orch import registry
+    from orch.runs import stop_experiment
+
+    record = registry.find(args.id)
+    if record.get("role") != "experiment":
+        raise UsageError("%s is a single job: use orch cancel" % record["id"])
+    for member in stop_experiment(record):
+        print("%s %s %s" % (member["id"], member.get("alias", member["name"]), _state_text(member)))
+    return 0
+
+
 def cmd_cancel(args):
     from orch import registry
     from orch.lifecycle import TERMINAL
@@ -309,6 +348,18 @@ def parser():
     results.add_argument("ids", nargs="+", metavar="ID")
     results.add_argument("--format", choices=("table", "csv", "json"), default="table")
     results.set_defaults(run=cmd_results)
+
+    run = commands.add_parser("run", help="submit an experiment: its services, clients aimed at them, and what stops them")
+    run.add_argument("experiment")
+    run.add_argument("--site", default="meluxina", help="site profile: meluxina (default) or local")
+    run.add_argument("--runtime", default="apptainer", help="apptainer (default) or host")
+    run.add_argument("--remote", metavar="USER@HOST[:PORT]", help="submit on this login node over ssh")
+    run.add_argument("--wait", action="store_true", help="follow the experiment until it has ended")
+    run.set_defaults(run=cmd_run)
+
+    stop = commands.add_parser("stop", help="cancel what is left of an experiment")
+    stop.add_argument("id", metavar="RUN")
+    stop.set_defaults(run=cmd_stop)
 
     report = commands.add_parser("report", help="a Markdown and a self-contained HTML report of a run, or two compared")
     # run_a, not run: set_defaults(run=...) names the handler

@@ -14,7 +14,8 @@ from orch.lifecycle import TERMINAL, parse_marker, reconcile
 from orch.recipe import parse_job
 
 __all__ = (
-    "submit_recipe", "refresh", "wait_for", "cancel_runs", "log_files", "read_log", "result_documents", "as_json", "WaitFailed",
+    "submit_recipe", "submit_text", "refresh", "wait_for", "cancel_runs", "log_files", "read_log", "result_documents", "as_json",
+    "WaitFailed", "run_experiment", "refresh_experiments", "stop_experiment", "members_of",
 )
 
 
@@ -126,8 +127,11 @@ def _aimed(job, target, target_endpoint, remote, options):
 
 
 def result_documents(record, *, runner=slurm.run):
-    """Every results document the run wrote (one per array task), oldest task first."""
+    """Every results document the run wrote (one per array task), oldest task first; an experiment's clients' all."""
     from orch.results import SCHEMA
+
+    if record.get("role") == "experiment":
+        return [d for member in members_of(record) if member["role"] == "client" for d in result_documents(member, runner=runner)]
 
     remote = remote_of(record)
     results = record["run_dir"] + "/results"
@@ -244,7 +248,7 @@ def wait_for(key, wanted, timeout, *, runner=slurm.run, clock=time.monotonic, sl
     interval = 0.5
     last = None
     while True:
-        record = refresh([registry.find(key)], runner=runner)[0]
+        record = refresh_experiments([registry.find(key)], runner=runner)[0]
         if reached(record, wanted):
             return record
         seen = (record["state"], record.get("ready"))
@@ -295,3 +299,117 @@ def read_log(path, record, offset=0, *, runner=slurm.run):
 def as_json(records):
     fields = ("id", "job_id", "name", "kind", "role", "state", "reason", "ready", "node", "elapsed", "endpoint", "run_dir", "remote")
     return json.dumps([{f: r.get(f) for f in fields} for r in records], indent=2)
+
+
+# ---------------------------------------------------------------- experiments
+
+
+def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, kinds=None, runner=slurm.run):
+    """Submit an experiment: its services, then each client aimed at its service, then the conductor.
+
+    Every member is checked before anything is submitted; if a submission is
+    refused part-way, what was already submitted is cancelled and forgotten.
+    """
+    from orch.experiments import conductor_script, parse_experiment
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RecipeError([Problem(str(path), 0, "", "cannot read the experiment: %s" % getattr(error, "strerror", error))]) from None
+    experiment = parse_experiment(text, str(path), site=site, runtime=runtime, kinds=kinds)
+    run_id = _new_id()
+    run_dir = registry.run_dir(run_id)
+    endpoints = run_dir + "/endpoints"
+    if remote is not None:
+        base = "%s/orch-runs/%s" % (slurm.remote_home(remote, runner=runner), run_id)
+        run_dir, endpoints = base, base + "/endpoints"
+    record = {
+        "id": run_id, "name": experiment.name, "kind": "experiment", "role": "experiment",
+        "job_name": "%s_%s" % (experiment.name, run_id), "recipe": os.path.abspath(str(path)), "site": site,
+        "runtime": runtime, "remote": _remote_text(remote), "run_dir": run_dir, "endpoints_dir": endpoints,
+        "job_id": None, "state": "created", "reason": "", "ready": False, "node": "", "elapsed": "", "endpoint": None,
+        "keep_services": experiment.keep_services, "members": [], "conductor_job_id": None,
+        "created_at": registry.now(), "history": [["created", registry.now(), ""]],
+    }
+    registry.create(run_id, record, files=(("experiment.yaml", text),))
+    submitted = []
+    try:
+        slurm.make_dirs(run_dir + "/logs", remote=remote, runner=runner)
+        services = {}
+        for member in experiment.services:
+            member_record = submit_text(member.text, member.source, site=site, runtime=runtime, remote=remote,
+                                        endpoints_dir=endpoints, extra={"experiment": run_id, "alias": member.alias},
+                                        kinds=kinds, runner=runner)
+            submitted.append(member_record)
+            services[member.alias] = member_record
+        for member in experiment.clients:
+            member_record = submit_text(member.text, member.source, site=site, runtime=runtime, remote=remote,
+                                        target=services[member.target], extra={"experiment": run_id, "alias": member.alias},
+                                        kinds=kinds, runner=runner)
+            submitted.append(member_record)
+        conductor = None
+        clients = [m["job_id"] for m in submitted if m["role"] == "client"]
+        if clients and not experiment.keep_services:
+            options = ("--dependency=afterany:" + ":".join(clients),)
+            from orch.sites import site_named
+
+            if site_named(site).account:
+                options += ("--account=" + site_named(site).account,)
+            script = conductor_script(experiment.name, run_id, run_dir, [s["job_id"] for s in services.values()])
+            conductor = slurm.submit(script, options=options, remote=remote, runner=runner)
+    except BaseException:
+        live = [m["job_id"] for m in submitted]
+        if live:
+            try:
+                slurm.cancel(live, remote=remote, runner=runner)
+            except Exception:  # the submission error is the one to report
+                pass
+        for member_record in submitted:
+            registry.remove(member_record["id"])
+        registry.remove(run_id)
+        raise
+    members = [{"id": m["id"], "role": m["role"], "alias": m["alias"]} for m in submitted]
+    return registry.update(run_id, lambda r: _moved(dict(r, members=members, conductor_job_id=conductor), "submitted", ""))
+
+
+def members_of(record, records=None):
+    """The member run records of an experiment (as the registry holds them)."""
+    by_id = {r["id"]: r for r in (records if records is not None else registry.all_runs())}
+    return [by_id[m["id"]] for m in record.get("members", ()) if m["id"] in by_id]
+
+
+def stop_experiment(record, *, runner=slurm.run):
+    """Cancel what is left of an experiment: its members and its conductor; return the members' records."""
+    members = cancel_runs(members_of(record), runner=runner)
+    if record.get("conductor_job_id"):
+        try:
+            slurm.cancel([record["conductor_job_id"]], remote=remote_of(record), runner=runner)
+        except slurm.SchedulerError:
+            pass  # it has run already: nothing left to stop
+    refresh_experiments([registry.load(record["id"])], runner=runner)
+    return members
+
+
+def refresh_experiments(records, *, runner=slurm.run):
+    """Members refreshed (one squeue per login node), then each experiment's state derived from them."""
+    from orch.experiments import experiment_state
+
+    experiments = [r for r in records if r.get("role") == "experiment"]
+    if not experiments:
+        return refresh(records, runner=runner)
+    everything = registry.all_runs()
+    wanted = {m["id"] for e in experiments for m in e.get("members", ())} | {r["id"] for r in records if r.get("role") != "experiment"}
+    fresh = {r["id"]: r for r in refresh([r for r in everything if r["id"] in wanted], runner=runner)}
+    out = []
+    for record in records:
+        if record.get("role") != "experiment":
+            out.append(fresh.get(record["id"], record))
+            continue
+        members = [fresh[m["id"]] for m in record.get("members", ()) if m["id"] in fresh]
+        state, reason = experiment_state(members) if members else (record["state"], record.get("reason", ""))
+        if record["state"] in TERMINAL:
+            out.append(record)
+        else:
+            out.append(registry.update(record["id"], lambda r, s=state, why=reason: _moved(r, s, why)))
+    return out

@@ -123,8 +123,10 @@ orch_finish() {
     reason="${reason//\"/\\\"}"
     orch_mark finished "{\"exit_code\": $1, \"reason\": \"${reason//$'\n'/ }\", \"host\": \"$ORCH_HOST\"}"
 }
+orch_on_failure() { :; }
 orch_fail() {
     orch_log "FAILED: $1"
+    orch_on_failure "$1"
     trap - TERM INT
     orch_stop_children
     orch_finish "${2:-1}" "$1"
@@ -172,9 +174,24 @@ def preamble(job):
     lines.append("export ORCH_JOB ORCH_RUN_DIR ORCH_ENDPOINTS_DIR ORCH_HOST ORCH_BIND ORCH_LOCAL")
     lines.append('mkdir -p "$ORCH_RUN_DIR/logs" "$ORCH_RUN_DIR/results" "$ORCH_RUN_DIR/metrics" "$ORCH_RUN_DIR/state" "$ORCH_ENDPOINTS_DIR"')
     lines.extend(PREAMBLE.split("\n"))
+    if job.role == "service":
+        lines.extend(failure_notice(job))
     lines.append('orch_mark started "{\\"job_id\\": \\"${SLURM_JOB_ID:-}\\", \\"host\\": \\"$ORCH_HOST\\"}"')
     lines.append('orch_log "%s %s starting on $ORCH_HOST"' % (job.role, job.kind))
     return tuple(lines)
+
+
+def failure_notice(job):
+    """A service that fails says so beside its endpoint files, so its clients stop waiting at once."""
+    files = "%s %s" % (word(job.name + ".failed"), word(job.job_name + ".failed"))
+    return (
+        'rm -f "$ORCH_ENDPOINTS_DIR"/%s "$ORCH_ENDPOINTS_DIR"/%s' % (word(job.name + ".failed"), word(job.job_name + ".failed")),
+        "orch_on_failure() {",
+        "    for orch_file in %s; do" % files,
+        '        printf \'%s\\n\' "$1" > "$ORCH_ENDPOINTS_DIR/.$orch_file.$$" && mv -f "$ORCH_ENDPOINTS_DIR/.$orch_file.$$" "$ORCH_ENDPOINTS_DIR/$orch_file"',
+        "    done",
+        "}",
+    )
 
 
 def modules(job):
@@ -436,7 +453,14 @@ def wait_for_target(job):
         lines.extend(
             (
                 'ORCH_TARGET_FILE="$ORCH_ENDPOINTS_DIR"/%s' % word(target.name + ".json"),
+                # the service leaves <name>.failed when it fails: stop waiting then, with its reason
+                "orch_target_failed() {",
+                '    if [ -e "${ORCH_TARGET_FILE%.json}.failed" ]; then',
+                '        orch_fail "service %s failed: $(cat "${ORCH_TARGET_FILE%%.json}.failed" 2>/dev/null)" 1' % target.name,
+                "    fi",
+                "}",
                 'until [ -s "$ORCH_TARGET_FILE" ]; do',
+                "    orch_target_failed",
                 '    if [ $((SECONDS - orch_started)) -ge "$ORCH_WAIT" ]; then',
                 '        orch_fail "no endpoint for service %s after $ORCH_WAIT s ($ORCH_TARGET_FILE)" 1' % target.name,
                 "    fi",
@@ -449,9 +473,11 @@ def wait_for_target(job):
     lines.append(assignment("TARGET_SCHEME", target.scheme))
     lines.append('TARGET_URL="$TARGET_SCHEME://$TARGET_HOST:$TARGET_PORT"')
     lines.append("orch_probe() { %s >/dev/null 2>&1; }" % shell_line("timeout", "12", *target_probe(job)))
+    watch = () if target.host else ("    orch_target_failed",)
     lines.extend(
-        (
-            "until orch_probe; do",
+        ("until orch_probe; do",)
+        + watch
+        + (
             '    if [ $((SECONDS - orch_started)) -ge "$ORCH_WAIT" ]; then',
             '        orch_fail "target $TARGET_HOST:$TARGET_PORT not answering after $ORCH_WAIT s" 1',
             "    fi",

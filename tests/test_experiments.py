@@ -1,0 +1,115 @@
+"""Experiments: one file, every member checked; under SLURM, run to the end with nothing left behind."""
+import json
+import time
+
+import pytest
+
+from conftest import ROOT
+from orch.errors import RecipeError
+from orch.experiments import experiment_state, parse_experiment
+from slurm_cluster import slurm_cluster  # noqa: F401  (fixture)
+from test_slurm import assert_nothing_left, env, free_port, orch, status  # noqa: F401  (fixture, helpers)
+
+INLINE = """experiment:
+  name: study
+  services:
+    - service:
+        name: redis
+        ports: [%(port)d]
+        resources:
+          time: "00:05:00"
+          mem: 1G
+        health_check: {timeout: 30, retries: 5, interval: 1}%(service_extra)s
+      as: cache
+  clients:
+    - client:
+        name: redis_benchmark
+        duration: 60
+        resources:
+          time: "00:05:00"
+          mem: 1G
+        parameters:
+          requests: 2000
+          tests: set,get
+          wait_for_service: 60
+        sweep:
+          clients: [1, 4]
+      target: cache
+"""
+
+
+def test_the_shipped_experiment_loads_with_its_members():
+    experiment = parse_experiment((ROOT / "recipes/experiments/redis-study.yaml").read_text(),
+                                  str(ROOT / "recipes/experiments/redis-study.yaml"))
+    assert [(m.role, m.alias) for m in experiment.services + experiment.clients] == [("service", "redis"), ("client", "redis_benchmark")]
+    assert experiment.clients[0].target == "redis" and experiment.keep_services is False
+
+
+def test_inline_members_load_as_recipes():
+    experiment = parse_experiment(INLINE % {"port": 6390, "service_extra": ""}, "e.yaml")
+    assert experiment.services[0].alias == "cache" and experiment.clients[0].target == "cache"
+    assert experiment.services[0].text.startswith("service:\n  name: redis\n")
+
+
+@pytest.mark.parametrize("change,line,field,words", [
+    (("target: cache", "target: nosuch"), 25, "experiment.clients[0].target", "no service 'nosuch' in this experiment"),
+    (("ports: [%(port)d]", "ports: [0]"), 6, "experiment.services[0].ports[0]", "out of range"),
+    (("mem: 1G\n        health", "mem: 4.5G\n        health"), 9, "experiment.services[0].resources.mem", "SLURM memory size"),
+    (("  name: study\n", "  name: study\n  colour: red\n"), 3, "experiment.colour", "unknown field"),
+], ids=["missing-service", "inline-port", "inline-mem", "unknown-field"])
+def test_problems_name_the_experiment_file_line_and_field(change, line, field, words):
+    text = (INLINE.replace(*change)) % {"port": 6390, "service_extra": ""}
+    with pytest.raises(RecipeError) as caught:
+        parse_experiment(text, "e.yaml")
+    assert any(p.file == "e.yaml" and p.line == line and p.field == field and words in p.message for p in caught.value.problems), \
+        caught.value.problems
+
+
+def test_a_member_file_problem_names_that_file(tmp_path):
+    (tmp_path / "bad.yaml").write_text("service:\n  name: redis\n  ports: [99999]\n")
+    (tmp_path / "e.yaml").write_text("experiment:\n  name: e\n  services:\n    - recipe: bad.yaml\n")
+    with pytest.raises(RecipeError) as caught:
+        parse_experiment((tmp_path / "e.yaml").read_text(), str(tmp_path / "e.yaml"))
+    assert [(p.file, p.line) for p in caught.value.problems] == [(str(tmp_path / "bad.yaml"), 3)]
+
+
+def test_experiment_state_follows_its_members():
+    service = {"role": "service", "name": "redis", "state": "running"}
+    client = {"role": "client", "name": "c", "state": "running"}
+    assert experiment_state([service, client]) == ("running", "")
+    assert experiment_state([dict(service, state="cancelled"), dict(client, state="completed")]) == ("completed", "")
+    assert experiment_state([dict(service, state="failed", reason="not ready"), client])[0] == "failed"
+
+
+# --- under SLURM
+
+
+def test_experiment_runs_to_the_end_and_stops_its_services(env, tmp_path):  # noqa: F811
+    path = tmp_path / "e.yaml"
+    path.write_text(INLINE % {"port": free_port(), "service_extra": ""})
+    ran = orch(env, "run", str(path), "--site", "local", "--runtime", "host", "--wait", timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    run_id = ran.stdout.split()[0]
+    table = orch(env, "status", run_id).stdout
+    assert "experiment" in table and "completed" in table
+    documents = json.loads(orch(env, "results", run_id, "--format", "json").stdout)
+    assert sorted(d["parameters"]["clients"] for d in documents) == [1, 4]
+    members = json.loads(orch(env, "status", "--json", run_id).stdout)
+    service = next(m for m in members if m["role"] == "service")
+    deadline = time.monotonic() + 60
+    while status(env, service["id"])["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert status(env, service["id"])["state"] == "cancelled"  # stopped by the conductor, not by hand
+    assert_nothing_left(service["run_dir"])
+
+
+def test_a_failing_service_fails_the_experiment_and_its_clients_fast(env, tmp_path):  # noqa: F811
+    path = tmp_path / "e.yaml"
+    path.write_text(INLINE % {"port": free_port(), "service_extra": "\n        command: \"false\""})
+    started = time.monotonic()
+    ran = orch(env, "run", str(path), "--site", "local", "--runtime", "host", "--wait", timeout=300)
+    assert ran.returncode == 1
+    assert time.monotonic() - started < 45, "the client waited instead of failing fast"
+    run_id = ran.stdout.split()[0]
+    record = json.loads(orch(env, "status", "--json", run_id).stdout)[0]
+    assert record["state"] == "failed" and "service cache failed" in record["reason"], record
