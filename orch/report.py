@@ -21,7 +21,7 @@ import html as html_lib
 import json
 import re
 
-from orch.results import LATENCY_POINTS, flatten
+from orch.results import LATENCY_POINTS, cell_text, columns_of, flatten
 
 __all__ = (
     "build", "markdown", "html", "write_report", "gather", "swept_names", "figures_of", "comparison_rows",
@@ -355,7 +355,7 @@ def result_rows(documents):
                     row.setdefault("%s.%s" % (metric, point), stats[point])
         row["partial"] = partial
         rows.append(row)
-    columns = _columns(rows)
+    columns = columns_of(rows)
     keep = [c for c in columns
             if any(row.get(c) is not None for row in rows)
             and not any(isinstance(row.get(c), str) and len(row[c]) > TEXT_CELL_LIMIT for row in rows)]
@@ -464,28 +464,7 @@ def build(runs):
             out.append(("p", "The registry holds no recipe.yaml for this run."))
     return out, {name: spec for name, (caption, spec) in by_name.items()}
 
-
 # ---------------------------------------------------------------- text
-
-def _cell(value):
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return "%.4g" % value if abs(value) < 1e5 else "%.0f" % value
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def _columns(rows):
-    columns = []
-    for row in rows:
-        for name in row:
-            if name not in columns:
-                columns.append(name)
-    return columns
 
 
 def _fence(text):
@@ -509,12 +488,12 @@ def markdown(sections, figure_dir="figures"):
             if not rows:
                 lines += ["(no rows)", ""]
                 continue
-            columns = _columns(rows)
+            columns = columns_of(rows)
             escape = lambda text: text.replace("|", "\\|")  # noqa: E731
             lines.append("| " + " | ".join(escape(c) for c in columns) + " |")
             lines.append("|" + "|".join("---" for _ in columns) + "|")
             for row in rows:
-                lines.append("| " + " | ".join(escape(_cell(row.get(c))) for c in columns) + " |")
+                lines.append("| " + " | ".join(escape(cell_text(row.get(c))) for c in columns) + " |")
             lines.append("")
         elif kind == "figure":
             lines += ["![%s](%s/%s.png)" % (section[2], figure_dir, section[1]), "", "*%s*" % section[2], ""]
@@ -557,11 +536,11 @@ def html(sections, images):
             if not rows:
                 parts.append("<p>(no rows)</p>")
                 continue
-            columns = _columns(rows)
+            columns = columns_of(rows)
             parts.append('<div class="wide"><table><thead><tr>%s</tr></thead><tbody>'
                          % "".join("<th>%s</th>" % esc(c) for c in columns))
             for row in rows:
-                parts.append("<tr>%s</tr>" % "".join("<td>%s</td>" % esc(_cell(row.get(c))) for c in columns))
+                parts.append("<tr>%s</tr>" % "".join("<td>%s</td>" % esc(cell_text(row.get(c))) for c in columns))
             parts.append("</tbody></table></div>")
         elif kind == "figure":
             data = base64.b64encode(images[section[1]]).decode("ascii")

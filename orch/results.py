@@ -26,7 +26,7 @@ import time
 
 __all__ = (
     "SCHEMA", "summary", "new_document", "write_document", "read_document", "percentile", "now_iso",
-    "flatten", "table_text", "csv_text",
+    "flatten", "table_text", "csv_text", "cell_text", "columns_of",
 )
 
 SCHEMA = "orch.result/1"
@@ -165,7 +165,7 @@ def flatten(document):
     return row
 
 
-def _columns(rows):
+def columns_of(rows):
     columns = []
     for row in rows:
         for name in row:
@@ -174,7 +174,7 @@ def _columns(rows):
     return columns
 
 
-def _cell(value):
+def cell_text(value):
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -190,8 +190,8 @@ def table_text(rows):
     """Rows as an aligned text table (columns: the union of the rows' names, in first-seen order)."""
     if not rows:
         return ""
-    columns = _columns(rows)
-    cells = [columns] + [[_cell(row.get(c)) for c in columns] for row in rows]
+    columns = columns_of(rows)
+    cells = [columns] + [[cell_text(row.get(c)) for c in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in cells) + "\n"
 
@@ -202,9 +202,9 @@ def csv_text(rows):
     import io
 
     out = io.StringIO()
-    columns = _columns(rows)
+    columns = columns_of(rows)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else _cell(row.get(c)) for c in columns])
+        writer.writerow(["" if row.get(c) is None else cell_text(row.get(c)) for c in columns])
     return out.getvalue()
