@@ -89,6 +89,13 @@ def cmd_validate(args):
     failed = 0
     for path in args.recipes:
         try:
+            if _is_experiment(path):
+                from orch.experiments import parse_experiment
+
+                with open(path, encoding="utf-8") as handle:
+                    experiment = parse_experiment(handle.read(), path, site=args.site, runtime=args.runtime, kinds=kinds)
+                print("%s: ok (experiment: %d services, %d clients)" % (path, len(experiment.services), len(experiment.clients)))
+                continue
             job = _job(args, path, kinds)
         except RecipeError as error:
             failed += 1
@@ -97,6 +104,18 @@ def cmd_validate(args):
         else:
             print("%s: ok (%s %s)" % (path, job.role, job.kind))
     return EXIT_RECIPE if failed else 0
+
+
+def _is_experiment(path):
+    """True for a file whose first top-level key is experiment: (cheap: no YAML parse)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    return line.startswith("experiment:")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return False
 
 
 def cmd_list(args):

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = sorted((ROOT / "recipes").glob("*/*.yaml"))
+SHIPPED = sorted((ROOT / "recipes" / "services").glob("*.yaml")) + sorted((ROOT / "recipes" / "clients").glob("*.yaml"))
+EXPERIMENTS = sorted((ROOT / "recipes" / "experiments").glob("*.yaml"))
 SEED_STYLE = sorted((ROOT / "tests" / "recipes").glob("*.yaml"))
 
 
