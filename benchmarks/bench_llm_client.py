@@ -154,16 +154,9 @@ def measure(port, concurrency, tokens, rounds, cpu, directory, itl_ms=0):
 
 
 def machine():
-    model = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": model, "cpus": os.cpu_count(), "python": platform.python_version(),
+    from machine import cpu_model  # benchmarks/machine.py, beside this script
+
+    return {"cpu": cpu_model(platform.processor() or ""), "cpus": os.cpu_count(), "python": platform.python_version(),
             "kernel": platform.release(), "loadavg_1m": os.getloadavg()[0]}
 
 

@@ -99,15 +99,9 @@ def summary(values):
 
 
 def machine():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from machine import cpu_model  # benchmarks/machine.py, beside this script
+
+    model = cpu_model()
     system = platform.platform()
     try:
         with open("/etc/os-release", encoding="utf-8") as handle:

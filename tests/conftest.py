@@ -34,6 +34,30 @@ def bash_syntax(script):
     return "" if result.returncode == 0 else result.stderr
 
 
+def children(pid):
+    """Command lines (lists of bytes) of ``pid``'s child processes."""
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            found.append(words)
+    return found
+
+
+def finish(proc, bound=30):
+    """Wait (bounded) for a client process: its exit status and stderr."""
+    _, err = proc.communicate(timeout=bound)
+    return proc.returncode, err
+
+
 def directives(script):
     """The script's #SBATCH directives as {option: value} (True for bare flags)."""
     found = {}

@@ -110,12 +110,16 @@ class Server:
         except (ConnectionError, asyncio.CancelledError):
             raise web.HTTPBadRequest()
 
-    async def _ollama(self, request):
+    async def _begin(self, request):
+        """What both APIs do first: the clocks, the body (kept for the tests), the model's settings."""
         start = asyncio.get_running_loop().time()
         entered = time.perf_counter_ns()
         body = await request.json()
         self.last_body[request.path] = body
-        model, config, n = self.prepare(body)
+        return (start, entered, body) + tuple(self.prepare(body))
+
+    async def _ollama(self, request):
+        start, entered, body, model, config, n = await self._begin(request)
         if config["fail_every"] and n % config["fail_every"] == 0:
             return web.json_response({"error": "injected failure"}, status=500)
         chat = request.path == "/api/chat"
@@ -156,11 +160,7 @@ class Server:
         return response
 
     async def _openai(self, request):
-        start = asyncio.get_running_loop().time()
-        entered = time.perf_counter_ns()
-        body = await request.json()
-        self.last_body[request.path] = body
-        model, config, n = self.prepare(body)
+        start, entered, body, model, config, n = await self._begin(request)
         if config["fail_every"] and n % config["fail_every"] == 0:
             return web.json_response({"error": {"message": "injected failure", "type": "server_error"}}, status=500)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",

@@ -12,11 +12,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, children, finish
 from test_services import Run, free_port, need, shipped, with_port
 
 SAMPLE = """sysbench 1.0.20 (using system LuaJIT 2.1.0-beta3)
@@ -93,24 +92,8 @@ def client(mysql, out, *words, password=None, port=None, duration=5):
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-def finish(proc, bound=40):
-    _, err = proc.communicate(timeout=bound)
-    return proc.returncode, err
-
-
 def sysbench_children(pid):
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == pid and words and words[0].endswith(b"sysbench"):
-            found.append(words)
-    return found
+    return [words for words in children(pid) if words and words[0].endswith(b"sysbench")]
 
 
 def tables_left(mysql):
@@ -126,7 +109,7 @@ def tables_left(mysql):
 def test_oltp_read_write_gives_sysbenchs_figures(mysql, tmp_path):
     out = tmp_path / "m.json"
     code, err = finish(client(mysql, out, "--threads", "2", "--tables", "2", "--table-size", "1000",
-                              "--workload", "read_write"))
+                              "--workload", "read_write"), 40)
     assert code == 0, err
     text = out.read_text()
     assert mysql[1]["password"] not in text, "the password leaked into the results"
@@ -155,7 +138,7 @@ def test_oltp_read_write_gives_sysbenchs_figures(mysql, tmp_path):
 def test_transactions_per_client_sets_sysbench_events(mysql, tmp_path):
     out = tmp_path / "m.json"
     code, err = finish(client(mysql, out, "--threads", "2", "--transactions-per-client", "40", "--tables", "1",
-                              "--table-size", "1000", "--workload", "point_select", duration=20))
+                              "--table-size", "1000", "--workload", "point_select", duration=20), 40)
     assert code == 0, err
     doc = json.loads(out.read_text())
     assert doc["parameters"]["events"] == 80

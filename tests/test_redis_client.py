@@ -11,11 +11,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, children, finish
 from test_services import Run, free_port, need, shipped, with_port
 
 PASSWORD = "s3cret $pw 'q"
@@ -73,26 +72,6 @@ def client(port, out, *words, env=None, duration=30):
                "--duration", str(duration), *words, "--output", str(out)]
     environment = dict(service_env(), PYTHONPATH=str(ROOT), **(env or {}))
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
-
-
-def finish(proc, bound=30):
-    out, err = proc.communicate(timeout=bound)
-    return proc.returncode, err
-
-
-def children(pid):
-    """Command lines of ``pid``'s child processes."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == pid:
-                found.append((entry / "cmdline").read_bytes().split(b"\0"))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
 
 
 def check_document(doc):
