@@ -1,4 +1,4 @@
-"""The command line: ``orch render | validate | list | submit | status | wait | logs | cancel | results | report``.
+"""The command line: ``orch render | validate | list | submit | status | wait | logs | cancel | results | run | stop | report | tunnel``.
 
 Errors are one line each on stderr, with a non-zero status: 2 for a bad
 recipe or bad usage, 3 when the login node cannot be reached, 4 when sbatch
@@ -252,15 +252,16 @@ def cmd_results(args):
 
 def cmd_report(args):
     from orch import registry
+    from orch.lifecycle import TERMINAL
     from orch.report import write_report
-    from orch.runs import result_documents
+    from orch.runs import refresh_experiments, result_documents
 
     records = registry.all_runs()
     runs = []
     for key in [args.run_a] + ([args.run_b] if args.run_b else []):
-        record = registry.find(key, records)
+        record = refresh_experiments([registry.find(key, records)])[0]
         documents = result_documents(record)
-        if not documents:
+        if not documents and record["state"] not in TERMINAL:
             raise UsageError("%s has no results yet (state %s)" % (record["id"], record["state"]))
         runs.append((record, documents))
     for path in write_report(runs, args.out):
@@ -301,6 +302,62 @@ def cmd_stop(args):
     for member in stop_experiment(record):
         print("%s %s %s" % (member["id"], member.get("alias", member["name"]), _state_text(member)))
     return 0
+
+
+def cmd_tunnel(args):
+    from orch import registry, tunnel
+    from orch.runs import members_of, remote_of
+    from orch.slurm import orch_ssh_config, replace_process
+
+    if args.local_port is not None and not 1 <= args.local_port <= 65535:
+        raise UsageError("--local-port: %d is not a port (1-65535)" % args.local_port)
+    records = registry.all_runs()
+    record = registry.find(args.run_id, records)
+    members = members_of(record, records) if record.get("role") == "experiment" else []
+    service = tunnel.service_named(record, members, args.service)
+    if service is None:
+        names = tunnel.service_names(tunnel.services(record, members))
+        raise UsageError("%s has no service %r (its services: %s)" % (record["id"], args.service, ", ".join(names) or "none"))
+    host, port = _published_address(service)
+    remote = remote_of(service)
+    if remote is None:
+        print("%s runs on this machine's network: no tunnel needed" % args.service, file=sys.stderr)
+        print(tunnel.service_url(host, port))
+        return 0
+    local_port = args.local_port or port
+    argv = tunnel.tunnel_argv(remote, host, port, local_port, orch_ssh_config())
+    print(tunnel.command_text(argv))
+    print(tunnel.local_url(local_port))
+    if args.exec:
+        sys.stdout.flush()
+        print("forwarding localhost:%d to %s:%d through %s; Ctrl-C ends it" % (local_port, host, port, remote.destination), file=sys.stderr)
+        replace_process(argv)
+    return 0
+
+
+def _published_address(service):
+    """``(host, port)`` the service published: in its record once refreshed, else in its endpoint file.
+
+    Raises ``tunnel.NoEndpoint`` when it has ended or has published nothing yet.
+    """
+    from orch import slurm, tunnel
+    from orch.lifecycle import TERMINAL
+    from orch.runs import refresh, remote_of
+
+    try:
+        service = refresh([service])[0]
+    except slurm.SchedulerError:
+        pass  # the scheduler cannot say; the endpoint file still can
+    name = service.get("alias") or service["name"]
+    if service["state"] in TERMINAL:
+        raise tunnel.NoEndpoint("%s (%s) has ended (%s): nothing to tunnel to" % (name, service["id"], service["state"]))
+    address = tunnel.endpoint_address(service.get("endpoint"), service["id"])
+    for path in tunnel.endpoint_files(service):
+        address = address or tunnel.endpoint_address(slurm.read_text(path, remote=remote_of(service)), service["id"])
+    if address is None:
+        raise tunnel.NoEndpoint("%s (%s) has published no endpoint yet (state %s): orch wait %s --state ready"
+                                % (name, service["id"], service["state"], service["id"]))
+    return address
 
 
 def cmd_cancel(args):
@@ -379,6 +436,13 @@ def parser():
     stop = commands.add_parser("stop", help="cancel what is left of an experiment")
     stop.add_argument("id", metavar="RUN")
     stop.set_defaults(run=cmd_stop)
+
+    tunnel = commands.add_parser("tunnel", help="the ssh command that brings a run's service (Grafana, ...) to this machine")
+    tunnel.add_argument("run_id", metavar="RUN")  # not run: set_defaults(run=...) names the handler
+    tunnel.add_argument("service", metavar="SERVICE", help="the service's name in the experiment (or the run's own name)")
+    tunnel.add_argument("--local-port", type=int, metavar="N", help="the port on this machine (default: the service's own)")
+    tunnel.add_argument("--exec", action="store_true", help="run the tunnel instead of printing it (Ctrl-C ends it)")
+    tunnel.set_defaults(run=cmd_tunnel)
 
     report = commands.add_parser("report", help="a Markdown and a self-contained HTML report of a run, or two compared")
     # run_a, not run: set_defaults(run=...) names the handler

@@ -4,6 +4,12 @@
 experiment:
   name: redis-study
   keep_services: false          # default: services stop once every client has ended
+  sweep:                        # every client runs once per combination (one job array each)
+    clients: [1, 10, 50]
+  monitoring:                   # Prometheus scraping every member's exporter, found through file_sd
+    exporter: node_exporter     # node_exporter (services and clients), cadvisor (services), none
+    scrape_interval: 5s
+    grafana: true               # or the fields of a service block: {ports: [3001]}
   services:
     - recipe: ../services/redis.yaml     # a recipe file, relative to this one
       as: cache                          # the name clients use (default: the service's name)
@@ -20,11 +26,12 @@ naming a service the experiment lacks is a problem at its ``target`` line.
 """
 import os
 
-from pyrsistent import PClass, field
+from pyrsistent import PClass, field, pmap
 
 from orch import schema
 from orch.errors import Problem, RecipeError
 from orch.recipe import parse_job
+from orch.sweep import Sweep
 
 __all__ = ("Member", "Experiment", "parse_experiment", "experiment_state", "conductor_script")
 
@@ -39,6 +46,10 @@ class Member(PClass):
     text = field(type=str, mandatory=True)
     source = field(type=str, mandatory=True)
     target = field(type=(str, type(None)), initial=None)
+    # the experiment's sweep, as this client's kind reads it: {parameter: Sweep}
+    sweep = field(initial=pmap())
+    # Prometheus or Grafana started for the experiment (not a service under test)
+    monitoring = field(type=bool, initial=False)
 
 
 class Experiment(PClass):
@@ -47,14 +58,25 @@ class Experiment(PClass):
     keep_services = field(type=bool, initial=False)
     services = field(type=tuple, initial=())
     clients = field(type=tuple, initial=())
+    # exporters beside every member under test: node_exporter, cadvisor
+    exporters = field(type=tuple, initial=())
+    # None: no monitoring block
+    scrape_interval = field(type=(str, type(None)), initial=None)
+
+    @property
+    def prometheus(self):
+        return next((m for m in self.services if m.monitoring and m.alias == "prometheus"), None)
 
 
 class _Inline:
     """An inline service:/client: block: any mapping here; parse_job checks it as a recipe."""
 
+    def __init__(self, expected="the fields of a recipe block"):
+        self.expected = expected
+
     def read(self, node, path):
         if not node.is_mapping():
-            return None, [(schema.line_of(node), path, "expected the fields of a recipe block")]
+            return None, [(schema.line_of(node), path, "expected %s" % self.expected)]
         return node, []
 
 
@@ -68,6 +90,22 @@ def _item(role):
     return schema.Mapping(fields, check=check)
 
 
+DURATION = r"(?:\d+(?:ms|s|m|h|d|w|y))+"
+EXPORTERS = ("node_exporter", "cadvisor")
+MONITORING_SERVICES = ("prometheus", "grafana")
+DEFAULT_SCRAPE_INTERVAL = "5s"
+
+MONITORING = schema.Mapping(
+    {
+        "prometheus": schema.OneOf(schema.Boolean(), _Inline("true, false or the fields of a service block")),
+        "grafana": schema.OneOf(schema.Boolean(), _Inline("true, false or the fields of a service block")),
+        "exporter": schema.TextList(schema.Text(choices=EXPORTERS + ("none",))),
+        "scrape_interval": schema.Text(pattern=DURATION, hint="a Prometheus duration (e.g. 5s, 1m)"),
+    },
+    check=lambda m: [("grafana", "Grafana shows the experiment's Prometheus: leave prometheus on")]
+    if m.get("grafana", False) is not False and m.get("prometheus", True) is False else [],
+)
+
 SPEC = schema.Mapping(
     {
         "experiment": schema.Mapping(
@@ -77,6 +115,9 @@ SPEC = schema.Mapping(
                 "keep_services": schema.Boolean(),
                 "services": schema.ListOf(_item("service")),
                 "clients": schema.ListOf(_item("client")),
+                # parameter -> values: checked against each client's kind once the clients are known
+                "sweep": _Inline("parameters, each with a list of values"),
+                "monitoring": MONITORING,
             },
             required=("name", "services"),
         )
@@ -85,12 +126,65 @@ SPEC = schema.Mapping(
 )
 
 
-def _inline_text(role, node):
-    """Recipe text for an inline block, and the offset that maps its lines back onto the experiment file."""
+def _inline_text(role, node, preface=()):
+    """Recipe text for an inline block, and the offset that maps its lines back onto the experiment file.
+
+    ``preface``: lines of fields orch adds before the block's own (a monitoring service's name).
+    """
     body = node.as_yaml()
-    text = "%s:\n%s" % (role, "".join("  " + line + "\n" if line else "\n" for line in body.splitlines()))
+    head = "".join("  %s\n" % line for line in preface)
+    text = "%s:\n%s%s" % (role, head, "".join("  " + line + "\n" if line else "\n" for line in body.splitlines()))
     first_key = schema._ruamel(node).lc.line + 1
-    return text, first_key - 2
+    return text, first_key - 2 - len(preface)
+
+
+def _monitoring_members(block, node, filename, kinds, parse):
+    """The Prometheus (and Grafana) an experiment's ``monitoring:`` asks for, as service members; and problems."""
+    monitoring = block.get("monitoring")
+    if monitoring is None:
+        return [], []
+    interval = monitoring.get("scrape_interval", DEFAULT_SCRAPE_INTERVAL)
+    members, problems = [], []
+    for name in MONITORING_SERVICES:
+        wanted = monitoring.get(name, name == "prometheus")
+        if wanted is False:
+            continue
+        preface = ["name: %s" % name]
+        given = set() if wanted is True else {key.data for key, _ in wanted.items()}
+        if "name" in given:
+            line = schema.key_line(node["monitoring"][name], "name")
+            problems.append(Problem(filename, line, "experiment.monitoring.%s.name" % name, "the monitoring's %s is named %s: leave name out" % (name, name)))
+            continue
+        if name == "prometheus" and "scrape_interval" not in given:
+            preface.append("scrape_interval: %s" % interval)
+        if name == "grafana" and "prometheus_service" not in given:
+            preface.append("prometheus_service: prometheus")
+        if wanted is True:
+            text, offset = "service:\n%s" % "".join("  %s\n" % line for line in preface), None
+        else:
+            text, offset = _inline_text("service", wanted, preface)
+        found = parse(text, offset, "experiment.monitoring.%s" % name)
+        if found is not None:
+            members.append(Member(role="service", alias=name, text=text, source=filename, monitoring=True))
+    return members, problems
+
+
+def _experiment_sweep(node, clients, filename, kinds):
+    """Each client with the experiment's ``sweep:`` as its kind reads it; and problems (at the sweep's lines)."""
+    from orch.kinds import kind_named
+    from orch.recipe import read_sweep
+
+    out, problems = [], []
+    for member, job in clients:
+        values, found = read_sweep(kind_named(job.kind, kinds), node, "experiment.sweep")
+        problems.extend(Problem(filename, line, path, "%s (for client %s)" % (message, member.alias)) for line, path, message in found)
+        for name in values:
+            own = job.parameters.get(name)
+            if isinstance(own, Sweep) and len(own) > 1:
+                problems.append(Problem(filename, schema.key_line(node, name), "experiment.sweep.%s" % name,
+                                        "client %s sweeps %s itself: give the values in one place" % (member.alias, name)))
+        out.append(member.set(sweep=pmap(values)))
+    return out, problems
 
 
 def _member_problems(error, source, offset, prefix):
@@ -124,6 +218,7 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
     node = document["experiment"]
     base = os.path.dirname(os.path.abspath(filename)) if not filename.startswith("<") else os.getcwd()
     members = {"service": [], "client": []}
+    jobs = {}
     for role, key in (("service", "services"), ("client", "clients")):
         for index, item in enumerate(block.get(key, ())):
             prefix = "experiment.%s[%d]" % (key, index)
@@ -148,6 +243,7 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
                 continue
             alias = item.get("as") or job.name
             members[role].append(Member(role=role, alias=alias, text=member_text, source=source, target=item.get("target")))
+            jobs[id(members[role][-1])] = job
     aliases = [m.alias for m in members["service"]]
     for index, alias in enumerate(aliases):
         if alias in aliases[:index]:
@@ -162,11 +258,40 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
         if client.target is None and len(aliases) != 1:
             problems.append(Problem(filename, 0, "experiment.clients", "a client without target: needs an experiment with exactly one service"))
             break
+    for index, alias in enumerate(aliases):
+        if alias in MONITORING_SERVICES and "monitoring" in block:
+            problems.append(Problem(filename, schema.line_of(node["services"][index]), "experiment.services[%d]" % index,
+                                    "%r is the monitoring's own service: name this one with as:" % alias))
+
+    def parse_monitor(text, offset, prefix):
+        try:
+            return parse_job(text, filename, site=site, runtime=runtime, kinds=kinds)
+        except RecipeError as error:
+            if offset is not None:
+                problems.extend(_member_problems(error, filename, offset, prefix))
+            else:  # orch's own text: its problems belong at the monitoring: line
+                line = schema.key_line(node, "monitoring")
+                problems.extend(Problem(filename, line, prefix + "." + p.field.split(".", 1)[-1], p.message) for p in error.problems)
+            return None
+
+    monitors, found = _monitoring_members(block, node, filename, kinds, parse_monitor)
+    problems.extend(found)
+    clients = [(c, jobs[id(c)]) for c in members["client"]]
+    if "sweep" in block:
+        swept, found = _experiment_sweep(block["sweep"], clients, filename, kinds)
+        problems.extend(found)
+    else:
+        swept = [c for c, _ in clients]
     if problems:
         raise RecipeError(problems)
-    clients = tuple(c.set(target=c.target or aliases[0]) for c in members["client"])
+    clients = tuple(c.set(target=c.target or aliases[0]) for c in swept)
+    monitoring = block.get("monitoring")
+    exporters = ()
+    if monitoring is not None:
+        exporters = tuple(e for e in monitoring.get("exporter", ("node_exporter",)) if e != "none")
     return Experiment(name=block["name"], description=block.get("description"), keep_services=block.get("keep_services", False),
-                      services=tuple(members["service"]), clients=clients)
+                      services=tuple(monitors) + tuple(members["service"]), clients=clients, exporters=exporters,
+                      scrape_interval=None if monitoring is None else monitoring.get("scrape_interval", DEFAULT_SCRAPE_INTERVAL))
 
 
 def _read(path):
@@ -181,7 +306,8 @@ def experiment_state(members):
     failed service fails the experiment at once (its clients stop waiting).
     """
     clients = [m for m in members if m.get("role") == "client"]
-    services = [m for m in members if m.get("role") == "service"]
+    # a monitoring job that fails costs the run its metrics, not its results
+    services = [m for m in members if m.get("role") == "service" and not m.get("monitoring")]
     for service in services:
         if service["state"] == "failed":
             return "failed", "service %s failed: %s" % (service.get("alias") or service["name"], service.get("reason") or "")
@@ -198,18 +324,27 @@ def experiment_state(members):
     return "pending", ""
 
 
-def conductor_script(experiment_name, run_id, run_dir, service_job_ids):
-    """The small job that stops the services once every client has ended (submitted with afterany)."""
+def conductor_script(experiment_name, run_id, run_dir, service_job_ids, *, stop=True, prometheus_endpoint=None,
+                     scrape_interval=DEFAULT_SCRAPE_INTERVAL, start=0):
+    """The small job that runs once every client has ended (submitted with afterany).
+
+    It saves the run's metrics from its Prometheus (when the experiment has
+    monitoring: ``prometheus_endpoint`` names that endpoint file), then stops
+    the services (unless ``stop`` is false: ``keep_services``).
+    """
+    from orch.metrics import collection_lines
     from orch.quoting import sbatch_flag, shell_line
 
     lines = [
         "#!/bin/bash",
         sbatch_flag("job-name", "%s_%s_conductor" % (experiment_name, run_id)),
         sbatch_flag("output", "%s/logs/conductor-%%j.out" % run_dir),
-        sbatch_flag("time", "00:05:00"),
-        "# rendered by orch: stops the experiment's services once its clients have ended",
-        shell_line("scancel", *service_job_ids),
-        shell_line("printf", "%s\\n", "services stopped") + " >&2",
+        sbatch_flag("time", "00:10:00"),
+        "# rendered by orch: once the experiment's clients have ended, keeps its metrics and stops its services",
     ]
+    if prometheus_endpoint:
+        lines.extend(collection_lines(prometheus_endpoint, run_dir + "/metrics", run_id, scrape_interval, start))
+    if stop and service_job_ids:
+        lines.append(shell_line("scancel", *service_job_ids))
+        lines.append(shell_line("printf", "%s\\n", "services stopped") + " >&2")
     return "\n".join(lines) + "\n"
-

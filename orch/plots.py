@@ -62,6 +62,8 @@ def _lines(axes, panel, colours):
     if ticks:
         axes.set_xticks(range(len(ticks)), ticks)
         axes.set_xlim(-0.5, len(ticks) - 0.5)
+    elif panel.get("xscale"):
+        axes.set_xscale(panel["xscale"])
     else:
         xs = [x for s in panel["series"] for x in s["x"] if x > 0]
         # sweeps over clients or sizes usually span decades: a log axis keeps the small points readable

@@ -74,6 +74,7 @@ COMMON_FIELDS = {
     ),
     "enable_cadvisor": schema.Boolean(),
     "cadvisor_port": schema.Integer(1, 65535),
+    "enable_node_exporter": schema.Boolean(),
     "setup_script": schema.Text(),
 }
 
@@ -111,6 +112,22 @@ def _parameters_spec(kind):
     for alias, target in kind.aliases.items():
         fields[alias] = kind.fields[target]
     return schema.Mapping(fields)
+
+
+def read_sweep(kind, node, path):
+    """``({parameter: Sweep}, problems)`` for a ``sweep:`` mapping node, checked against a client kind's parameters.
+
+    Every list is swept (text lists included); a bare value is a sweep of one.
+    """
+    values, problems = _parameters_spec(kind).read(node, path)
+    if problems:
+        return {}, problems
+    values, problems = _unalias(kind, values, node, path)
+    return {name: _as_sweep(value) for name, value in values.items()}, problems
+
+
+def _as_sweep(values):
+    return values if isinstance(values, Sweep) else Sweep(values if isinstance(values, tuple) else (values,))
 
 
 def _block_spec(role, kind):
@@ -294,7 +311,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
                 line = schema.key_line(_child(node, "sweep"), name)
                 problems.append(Problem(filename, line, "%s.sweep.%s" % (wanted, name), "also set in parameters: give it in one place"))
             # every list in sweep: is swept, text lists (tests, workload) included
-            parameters[name] = values if isinstance(values, Sweep) else Sweep(values if isinstance(values, tuple) else (values,))
+            parameters[name] = _as_sweep(values)
         target, found = _target(kind, block, wanted, node)
         problems.extend(_problems(filename, found))
     try:
@@ -337,6 +354,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         health=HealthCheck(**{k: v for k, v in health.items()}),
         cadvisor=block.get("enable_cadvisor", False),
         cadvisor_port=block.get("cadvisor_port", 8080),
+        node_exporter=block.get("enable_node_exporter", False),
         setup_script=block.get("setup_script"),
         init_script=block.get("init_script"),
         settings=frozen(dict(env_settings, **settings)),

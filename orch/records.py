@@ -115,6 +115,10 @@ class Job(PClass):
     health = field(type=HealthCheck, initial=HealthCheck())
     cadvisor = field(type=bool, initial=False)
     cadvisor_port = field(type=int, initial=8080)
+    # a node_exporter beside the job (its port chosen at run time), published for Prometheus
+    node_exporter = field(type=bool, initial=False)
+    # the experiment run this job belongs to: a label on every scrape target it publishes
+    experiment = field(type=OPTIONAL_STR, initial=None)
     setup_script = field(type=OPTIONAL_STR, initial=None)
     init_script = field(type=OPTIONAL_STR, initial=None)
     # the kind's own fields (model, persistence, root_password, ...)

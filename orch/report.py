@@ -21,6 +21,7 @@ import html as html_lib
 import json
 import re
 
+from orch.metrics import TARGETS_FILE, TITLES
 from orch.results import LATENCY_POINTS, cell_text, columns_of, flatten
 
 __all__ = (
@@ -205,7 +206,11 @@ def llm_distribution_figure(title, labelled):
 
 
 def _series_label(metric):
+    """``redis (service) 10.0.0.3:9100`` for a member's exporter; ``name{labels}`` for anything else."""
     labels = {k: v for k, v in sorted(metric.items()) if k != "__name__"}
+    if "orch_name" in labels:
+        role = " (%s)" % labels["orch_role"] if labels.get("orch_role") else ""
+        return "%s%s%s" % (labels["orch_name"], role, " " + labels["instance"] if labels.get("instance") else "")
     name = metric.get("__name__", "")
     inner = ",".join("%s=%s" % kv for kv in labels.items())
     return "%s{%s}" % (name, inner) if inner else name or "series"
@@ -236,9 +241,11 @@ def metrics_figure(title, metrics):
     origin = min(t for series in parsed.values() for _, points in series for t, _ in points)
     panels = []
     for name, series in parsed.items():
-        panels.append({"title": name + (" (first %d of %d series)" % (MAX_SERIES_PER_PANEL, len(series))
-                                        if len(series) > MAX_SERIES_PER_PANEL else ""),
-                       "xlabel": "s since the first sample", "ylabel": re.sub(r"\.json$", "", name), "xticks": None,
+        stem = re.sub(r"\.json$", "", name)
+        title, unit = TITLES.get(stem, (stem, stem))
+        panels.append({"title": title + (" (first %d of %d series)" % (MAX_SERIES_PER_PANEL, len(series))
+                                         if len(series) > MAX_SERIES_PER_PANEL else ""),
+                       "xlabel": "s since the first sample", "ylabel": unit, "xticks": None, "xscale": "linear",
                        "series": [{"label": label, "x": [t - origin for t, _ in points], "y": [v for _, v in points],
                                    "color": i, "style": "-", "markers": False}
                                   for i, (label, points) in enumerate(series[:MAX_SERIES_PER_PANEL])]})
@@ -409,6 +416,28 @@ def partial_note(run):
     return "; ".join(reasons) or None
 
 
+def member_rows(members):
+    """One row per job of an experiment: which part it is, how it ended and why."""
+    return [{"member": m.get("alias") or m.get("name", ""), "role": "monitoring" if m.get("monitoring") else m.get("role", ""),
+             "kind": m.get("kind", ""), "job": m.get("job_id") or "-", "state": m.get("state", ""), "reason": m.get("reason") or "-"}
+            for m in members]
+
+
+def target_rows(answer):
+    """Rows of Prometheus's ``/api/v1/targets`` answer (None when there is none)."""
+    try:
+        targets = answer["data"]["activeTargets"]
+    except (TypeError, KeyError):
+        return None
+    rows = []
+    for target in sorted(targets, key=lambda t: ((t.get("labels") or {}).get("job", ""), t.get("scrapeUrl", ""))):
+        labels = target.get("labels") or {}
+        rows.append({"job": labels.get("job", ""), "member": labels.get("orch_name", "-"), "role": labels.get("orch_role", "-"),
+                     "target": target.get("scrapeUrl", ""), "health": target.get("health", ""),
+                     "last error": target.get("lastError") or "-"})
+    return rows or None
+
+
 def build(runs):
     """The report's sections: ``("h", level, text)``, ``("p", text)``, ``("note", text)``,
     ``("table", rows)``, ``("figure", name, caption)``, ``("code", text)``; and the figure specs."""
@@ -453,6 +482,16 @@ def build(runs):
         elif not any(n.startswith("resources") and (len(runs) == 1 or n.endswith(_slug(run["label"]))) for n in by_name):
             out.append(("p", "%sThe metrics/*.json files hold no range-query series (%s); no resource-use plot."
                         % (prefix, ", ".join(sorted(run["metrics"])))))
+    for run in runs:
+        prefix = "%s: " % run["label"] if len(runs) > 1 else ""
+        if run.get("members"):
+            out.append(("h", 2, "%sJobs of the experiment (%s)" % (prefix, run["record"].get("id"))))
+            out.append(("table", member_rows(run["members"])))
+        targets = target_rows((run.get("metrics") or {}).get(TARGETS_FILE))
+        if targets:
+            out.append(("h", 2, "%sScrape targets (%s)" % (prefix, run["record"].get("id"))))
+            out.append(("p", "What the experiment's Prometheus scraped, as it saw them when the clients had ended."))
+            out.append(("table", targets))
     for run in runs:
         prefix = "%s: " % run["label"] if len(runs) > 1 else ""
         out.append(("h", 2, "%sEnvironment (%s)" % (prefix, run["record"].get("id"))))
@@ -592,10 +631,15 @@ def gather(record, documents, label="A", *, recipe=None, runner=None):
             except ValueError:
                 metrics[name] = None
     if recipe is None:
-        path = os.path.join(registry.run_dir(record["id"]), "recipe.yaml")
-        recipe = slurm.read_text(path)
+        name = "experiment.yaml" if record.get("role") == "experiment" else "recipe.yaml"
+        recipe = slurm.read_text(os.path.join(registry.run_dir(record["id"]), name))
+    members = []
+    if record.get("role") == "experiment":
+        from orch.runs import members_of
+
+        members = members_of(record)
     return {"label": label, "record": record, "recipe": recipe, "documents": list(documents),
-            "requests": requests, "metrics": metrics}
+            "requests": requests, "metrics": metrics, "members": members}
 
 
 def render(runs):

@@ -48,8 +48,11 @@ def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, ru
 
 
 def submit_text(text, source, *, site="meluxina", runtime="apptainer", remote=None, run_id=None, sbatch_options=(),
-                target=None, target_endpoint=None, endpoints_dir=None, extra=None, kinds=None, runner=slurm.run):
-    """``submit_recipe`` for recipe text (``source`` names it in errors); ``extra`` fields go into the record."""
+                target=None, target_endpoint=None, endpoints_dir=None, extra=None, adjust=None, kinds=None, runner=slurm.run):
+    """``submit_recipe`` for recipe text (``source`` names it in errors); ``extra`` fields go into the record.
+
+    + adjust: ``Job -> Job`` applied before rendering (what an experiment adds: exporters, its sweep)
+    """
     parse_job(text, source, site=site, runtime=runtime, kinds=kinds)  # every recipe problem, before any effect
 
     run_id = run_id or _new_id()
@@ -62,6 +65,8 @@ def submit_text(text, source, *, site="meluxina", runtime="apptainer", remote=No
     job = parse_job(text, source, site=site, runtime=runtime, job_id=run_id, run_dir=job_run_dir,
                     endpoints_dir=endpoints, kinds=kinds)
     job, sbatch_options = _aimed(job, target, target_endpoint, remote, tuple(sbatch_options))
+    if adjust is not None:
+        job = adjust(job)
     from orch import render_job
 
     script = render_job(job, kinds)
@@ -304,8 +309,27 @@ def as_json(records):
 # ---------------------------------------------------------------- experiments
 
 
+def _member_adjustment(experiment, member, run_id):
+    """``Job -> Job``: what the experiment adds to one member (its label, exporters, the experiment's sweep)."""
+    from pyrsistent import pmap
+
+    def adjust(job):
+        job = job.set(experiment=run_id)
+        if member.monitoring:
+            return job
+        if "node_exporter" in experiment.exporters:
+            job = job.set(node_exporter=True)
+        if "cadvisor" in experiment.exporters and job.role == "service":
+            job = job.set(cadvisor=True)
+        if member.sweep:
+            job = job.set(parameters=pmap(dict(job.parameters, **member.sweep)))
+        return job
+
+    return adjust
+
+
 def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, kinds=None, runner=slurm.run):
-    """Submit an experiment: its services, then each client aimed at its service, then the conductor.
+    """Submit an experiment: its monitoring, its services, each client aimed at its service, then the conductor.
 
     Every member is checked before anything is submitted; if a submission is
     refused part-way, what was already submitted is cancelled and forgotten.
@@ -319,6 +343,7 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
         raise RecipeError([Problem(str(path), 0, "", "cannot read the experiment: %s" % getattr(error, "strerror", error))]) from None
     experiment = parse_experiment(text, str(path), site=site, runtime=runtime, kinds=kinds)
     run_id = _new_id()
+    started = int(time.time())
     run_dir = registry.run_dir(run_id)
     endpoints = run_dir + "/endpoints"
     if remote is not None:
@@ -330,6 +355,8 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
         "runtime": runtime, "remote": _remote_text(remote), "run_dir": run_dir, "endpoints_dir": endpoints,
         "job_id": None, "state": "created", "reason": "", "ready": False, "node": "", "elapsed": "", "endpoint": None,
         "keep_services": experiment.keep_services, "members": [], "conductor_job_id": None,
+        "monitoring": None if experiment.scrape_interval is None else {
+            "exporters": list(experiment.exporters), "scrape_interval": experiment.scrape_interval},
         "created_at": registry.now(), "history": [["created", registry.now(), ""]],
     }
     registry.create(run_id, record, files=(("experiment.yaml", text),))
@@ -337,26 +364,33 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
     try:
         slurm.make_dirs(run_dir + "/logs", remote=remote, runner=runner)
         services = {}
-        for member in experiment.services:
+        # the monitoring first: it is up to watch the services start
+        for member in sorted(experiment.services, key=lambda m: not m.monitoring):
             member_record = submit_text(member.text, member.source, site=site, runtime=runtime, remote=remote,
-                                        endpoints_dir=endpoints, extra={"experiment": run_id, "alias": member.alias},
-                                        kinds=kinds, runner=runner)
+                                        endpoints_dir=endpoints, extra={"experiment": run_id, "alias": member.alias,
+                                                                        "monitoring": member.monitoring},
+                                        adjust=_member_adjustment(experiment, member, run_id), kinds=kinds, runner=runner)
             submitted.append(member_record)
             services[member.alias] = member_record
         for member in experiment.clients:
             member_record = submit_text(member.text, member.source, site=site, runtime=runtime, remote=remote,
                                         target=services[member.target], extra={"experiment": run_id, "alias": member.alias},
-                                        kinds=kinds, runner=runner)
+                                        adjust=_member_adjustment(experiment, member, run_id), kinds=kinds, runner=runner)
             submitted.append(member_record)
         conductor = None
         clients = [m["job_id"] for m in submitted if m["role"] == "client"]
-        if clients and not experiment.keep_services:
+        prometheus = services.get("prometheus") if experiment.prometheus else None
+        if clients and (not experiment.keep_services or prometheus):
             options = ("--dependency=afterany:" + ":".join(clients),)
             from orch.sites import site_named
 
             if site_named(site).account:
                 options += ("--account=" + site_named(site).account,)
-            script = conductor_script(experiment.name, run_id, run_dir, [s["job_id"] for s in services.values()])
+            script = conductor_script(
+                experiment.name, run_id, run_dir, [s["job_id"] for s in services.values()], stop=not experiment.keep_services,
+                prometheus_endpoint="%s/%s.json" % (endpoints, prometheus["job_name"]) if prometheus else None,
+                scrape_interval=experiment.scrape_interval or "5s", start=started,
+            )
             conductor = slurm.submit(script, options=options, remote=remote, runner=runner)
     except BaseException:
         live = [m["job_id"] for m in submitted]
@@ -369,7 +403,7 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
             registry.remove(member_record["id"])
         registry.remove(run_id)
         raise
-    members = [{"id": m["id"], "role": m["role"], "alias": m["alias"]} for m in submitted]
+    members = [{"id": m["id"], "role": m["role"], "alias": m["alias"], "monitoring": m.get("monitoring", False)} for m in submitted]
     return registry.update(run_id, lambda r: _moved(dict(r, members=members, conductor_job_id=conductor), "submitted", ""))
 
 
@@ -410,6 +444,11 @@ def refresh_experiments(records, *, runner=slurm.run):
         state, reason = experiment_state(members) if members else (record["state"], record.get("reason", ""))
         if record["state"] in TERMINAL:
             out.append(record)
-        else:
-            out.append(registry.update(record["id"], lambda r, s=state, why=reason: _moved(r, s, why)))
+            continue
+        if state == "failed":
+            # the clients would only fail on their own a little later: stop them now; the conductor then stops the rest
+            waiting = [m for m in members if m["role"] == "client" and m["state"] not in TERMINAL]
+            if waiting:
+                cancel_runs(waiting, wait=0, runner=runner)
+        out.append(registry.update(record["id"], lambda r, s=state, why=reason: _moved(r, s, why)))
     return out

@@ -246,8 +246,10 @@ class Mapping:
             if not item_problems:
                 value[name] = item
         for name in self.required:
-            if name not in value and not any(p[1] == "%s.%s" % (path, name) for p in problems):
-                problems.append((_line(node), "%s.%s" % (path, name) if path else name, "is required"))
+            where = "%s.%s" % (path, name) if path else name
+            # a field that is there but has problems of its own is not missing
+            if name not in value and not any(p[1] == where or p[1].startswith((where + ".", where + "[")) for p in problems):
+                problems.append((_line(node), where, "is required"))
         if not problems and self.check:
             problems.extend((_line(node), "%s.%s" % (path, f) if path else f, m) for f, m in self.check(value))
         return value, problems

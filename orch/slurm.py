@@ -22,7 +22,10 @@ __all__ = (
     "ConnectionError_",
     "SchedulerError",
     "parse_remote",
+    "orch_ssh_config",
+    "connection_options",
     "ssh_argv",
+    "replace_process",
     "run",
     "submit",
     "queue",
@@ -80,6 +83,23 @@ def parse_remote(text, options=()):
     return Remote(destination=destination, port=int(match["port"]) if match["port"] else None, options=tuple(options))
 
 
+def orch_ssh_config():
+    """The ssh config file of orch's own (``ORCH_SSH_CONFIG``), or None: then the user's ~/.ssh/config applies as usual."""
+    return os.environ.get("ORCH_SSH_CONFIG") or None
+
+
+def connection_options(remote, ssh_config=None):
+    """The ssh options that say how to reach the login node: an ssh config file, the port, the remote's own options.
+
+    >>> connection_options(parse_remote("u@h:8822"), "/etc/orch-ssh")
+    ('-F', '/etc/orch-ssh', '-p', '8822')
+    """
+    words = ("-F", ssh_config) if ssh_config else ()
+    if remote.port:
+        words += ("-p", str(remote.port))
+    return words + tuple(remote.options)
+
+
 def ssh_argv(remote, argv):
     """The ssh command that runs ``argv`` on the login node, one connection reused for a minute.
 
@@ -89,22 +109,20 @@ def ssh_argv(remote, argv):
     ('--', "cat 'a b'")
     """
     control = os.path.join(os.path.expanduser("~"), ".ssh", "orch-%C")
-    words = [
+    words = (
         "ssh",
         "-o", "BatchMode=yes",
         "-o", "ConnectTimeout=15",
         "-o", "ControlMaster=auto",
         "-o", "ControlPath=%s" % control,
         "-o", "ControlPersist=60",
-    ]
-    # an ssh config of orch's own (keys, proxies), else the user's ~/.ssh/config as usual
-    if os.environ.get("ORCH_SSH_CONFIG"):
-        words += ["-F", os.environ["ORCH_SSH_CONFIG"]]
-    if remote.port:
-        words += ["-p", str(remote.port)]
-    words += list(remote.options)
-    words += [remote.destination, "--", " ".join(literal(w) for w in argv)]
-    return tuple(words)
+    )
+    return words + connection_options(remote, orch_ssh_config()) + (remote.destination, "--", " ".join(literal(w) for w in argv))
+
+
+def replace_process(argv):
+    """Become ``argv`` (``os.execvp``): what ``orch tunnel --exec`` does with its ssh command. Never returns."""
+    os.execvp(argv[0], list(argv))
 
 
 def run(argv, *, input=None, timeout=60, remote=None):

@@ -1,6 +1,8 @@
 import os
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,29 @@ def bash_syntax(script):
     """bash -n's complaints ('' when the script parses)."""
     result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, timeout=30)
     return "" if result.returncode == 0 else result.stderr
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def open_in_chromium(page, tmp_path):
+    """Open an HTML file in headless Chromium: ``(console messages, screenshot PNG bytes)``.
+
+    Outside CI a machine without Chromium skips the test; in CI that is a failure.
+    """
+    if not os.access(CHROMIUM, os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail("%s is missing (scripts/install-test-deps installs it)" % CHROMIUM)
+        pytest.skip("%s is missing" % CHROMIUM)
+    shot = tmp_path / "shot.png"
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--user-data-dir=%s" % (tmp_path / "chromium"), "--enable-logging=stderr", "--v=0",
+         "--screenshot=%s" % shot, "--window-size=1280,2000", Path(page).as_uri()],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stderr.splitlines() if ":CONSOLE" in line], shot.read_bytes()
 
 
 def children(pid):
@@ -73,6 +98,47 @@ def clean_env():
     """An environment for running rendered scripts outside SLURM."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "APPTAINER"))}
     return env
+
+
+@pytest.fixture
+def sshd(tmp_path):
+    """An sshd on loopback that lets root in with a fresh key: ``(port, ssh config file for the client)``."""
+    if not os.path.exists("/usr/sbin/sshd"):
+        if os.environ.get("CI"):
+            pytest.fail("openssh-server is not installed (scripts/install-test-deps installs it)")
+        pytest.skip("openssh-server is not installed")
+    keys = tmp_path / "ssh"
+    keys.mkdir(mode=0o700)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / "host")], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / "user")], check=True)
+    (keys / "authorized_keys").write_text((keys / "user.pub").read_text())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = keys / "sshd_config"
+    config.write_text(
+        "Port %d\nListenAddress 127.0.0.1\nHostKey %s\nAuthorizedKeysFile %s\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nUsePAM no\nStrictModes no\nPidFile %s\nLogLevel ERROR\n"
+        % (port, keys / "host", keys / "authorized_keys", keys / "sshd.pid")
+    )
+    os.makedirs("/run/sshd", exist_ok=True)
+    daemon = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
+    client_config = keys / "ssh_config"
+    client_config.write_text(
+        "Host *\n  IdentityFile %s\n  StrictHostKeyChecking no\n  UserKnownHostsFile %s\n  LogLevel ERROR\n"
+        % (keys / "user", keys / "known_hosts")
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    try:
+        yield port, str(client_config)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
 
 
 from hypothesis import HealthCheck, settings  # noqa: E402

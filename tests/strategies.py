@@ -77,6 +77,7 @@ def service_recipes(draw, kinds=("redis", "ollama", "chroma", "mysql", "promethe
     if draw(st.booleans()):
         data["container"] = {"image_path": draw(hostile_values.filter(bool)), "docker_source": draw(hostile_values.filter(bool))}
     data["enable_cadvisor"] = draw(st.booleans())
+    data["enable_node_exporter"] = draw(st.booleans())
     data["health_check"] = {"timeout": draw(st.integers(1, 300)), "retries": draw(st.integers(1, 50)), "interval": draw(st.integers(1, 30))}
     return to_yaml("service", data), data
 
@@ -95,6 +96,7 @@ def client_recipes(draw):
         "environment": draw(st.dictionaries(env_names, hostile_values, max_size=2)),
         "duration": draw(st.integers(1, 3600)),
         "parameters": {parameter: draw(numbers)},
+        "enable_node_exporter": draw(st.booleans()),
     }
     return to_yaml("client", data), data
 

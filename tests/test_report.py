@@ -11,12 +11,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import open_in_chromium  # noqa: E402
 from llm_server import running_server  # noqa: E402
 from test_redis_client import client, finish, redis_port  # noqa: E402,F401  (redis_port: the fixture)
 
@@ -24,7 +24,6 @@ from orch import report  # noqa: E402
 from orch.clients import ollama_benchmark  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHROMIUM = "/usr/bin/chromium"
 SWEEP = [(c, p) for c in (1, 4) for p in (1, 8)]
 
 
@@ -144,10 +143,6 @@ def test_a_sweep_gives_one_row_per_point_the_plots_and_says_there_are_no_metrics
 
 
 def test_the_html_opens_in_chromium_without_console_messages(home, tmp_path, redis_docs):
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("CI"):
-            pytest.fail("%s is missing (scripts/install-test-deps installs it)" % CHROMIUM)
-        pytest.skip("%s is missing" % CHROMIUM)
     metrics = {"cpu.json": prometheus("container_cpu_usage", [0.1 * i for i in range(30)], name="redis"),
                "memory.json": prometheus("container_memory_rss", [2e6 + 1e5 * i for i in range(30)], name="redis")}
     run = lay_out(home, "e5f6a7b8", redis_docs, metrics=metrics)
@@ -156,17 +151,8 @@ def test_the_html_opens_in_chromium_without_console_messages(home, tmp_path, red
     markdown, page = read(out)
     assert "resource use over time" in markdown and "No resource metrics" not in markdown
     assert_self_contained(page)
-    shot = tmp_path / "shot.png"
-    result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--user-data-dir=%s" % (tmp_path / "chromium"), "--enable-logging=stderr", "--v=0",
-         "--screenshot=%s" % shot, "--window-size=1280,2000", (out / "report.html").as_uri()],
-        capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
+    console, data = open_in_chromium(out / "report.html", tmp_path)
     assert not console, console
-    data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 50000  # a blank 1280x2000 page is a few kB
 
 

@@ -232,44 +232,6 @@ def test_status_survives_a_lost_scheduler_view(env, tmp_path):
 # --- --remote: the same commands over ssh to an sshd on loopback
 
 
-@pytest.fixture
-def sshd(tmp_path):
-    if not os.path.exists("/usr/sbin/sshd"):
-        if os.environ.get("CI"):
-            pytest.fail("openssh-server is not installed (scripts/install-test-deps installs it)")
-        pytest.skip("openssh-server is not installed")
-    keys = tmp_path / "ssh"
-    keys.mkdir(mode=0o700)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / "host")], check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / "user")], check=True)
-    (keys / "authorized_keys").write_text((keys / "user.pub").read_text())
-    port = free_port()
-    config = keys / "sshd_config"
-    config.write_text(
-        "Port %d\nListenAddress 127.0.0.1\nHostKey %s\nAuthorizedKeysFile %s\nPermitRootLogin prohibit-password\n"
-        "PasswordAuthentication no\nUsePAM no\nStrictModes no\nPidFile %s\nLogLevel ERROR\n"
-        % (port, keys / "host", keys / "authorized_keys", keys / "sshd.pid")
-    )
-    os.makedirs("/run/sshd", exist_ok=True)
-    daemon = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
-    client_config = keys / "ssh_config"
-    client_config.write_text(
-        "Host *\n  IdentityFile %s\n  StrictHostKeyChecking no\n  UserKnownHostsFile %s\n  LogLevel ERROR\n"
-        % (keys / "user", keys / "known_hosts")
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    try:
-        yield port, str(client_config)
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
-
-
 def test_remote_submission_through_ssh(env, tmp_path, sshd):
     port, client_config = sshd
     env = dict(env, ORCH_SSH_CONFIG=client_config)

@@ -8,7 +8,8 @@ Run as ``python3 -m orch.clients.chroma_benchmark --host H --port P --duration D
    (``max_batch_size``: larger batches are split, and the split is recorded;
    ``supports_base64_encoding``: embeddings go as base64 little-endian float32,
    as Chroma's own client sends them).
-2. A fresh collection (``--collection`` or ``--collection-prefix`` + run id) with
+2. A fresh collection (``--collection``, or ``--collection-prefix`` + run id + SLURM job id +
+   array task, so sweep points that run at once never share one) with
    ``configuration.hnsw.space`` = ``--distance``; an existing one is an error,
    never reused or deleted.
 3. Ingest: ``--num-documents`` vectors (numpy, float32, standard normal, seeded;
@@ -403,6 +404,18 @@ class Run:
         return doc
 
 
+
+def default_collection(prefix, document):
+    """A collection name no other benchmark of the run uses: array tasks of a sweep may share one Chroma.
+
+    >>> default_collection("orch-bench", {"run": {"id": "ab12"}, "environment": {"slurm_job_id": "436", "array_task": "2"}})
+    'orch-bench-ab12-436-2'
+    """
+    environment = document.get("environment") or {}
+    parts = [prefix, document["run"]["id"] or uuid.uuid4().hex[:12], environment.get("slurm_job_id"), environment.get("array_task")]
+    return "-".join(str(p) for p in parts if p)[:63].rstrip("._-")
+
+
 async def run_async(args, document):
     import aiohttp
 
@@ -430,7 +443,7 @@ async def run_async(args, document):
         chroma = Chroma(session, base)
         try:
             await run.prepare(chroma)
-            name = args.collection or "%s-%s" % (args.collection_prefix, document["run"]["id"] or uuid.uuid4().hex[:12])
+            name = args.collection or default_collection(args.collection_prefix, document)
             collection_id = await run.create(chroma, name)
             await run.ingest(chroma, collection_id, data)
             if not run.out_of_time():

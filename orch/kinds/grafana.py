@@ -1,9 +1,13 @@
-"""Grafana: provisioned with the recipe's datasources and dashboards (or the run's Prometheus).
+"""Grafana: provisioned with a datasource (the run's Prometheus, or the recipe's) and orch's dashboards.
 
-Grafana has no package on the machines orch is tested on: its script is
-checked by rendering tests and shellcheck only.
+The dashboards orch ships (``orch/dashboards/*.json``: service resources,
+benchmark progress) are written into the script itself, so the compute node
+needs no orch installation. Grafana has no package on the machines orch is
+tested on: the tests run the provisioning with a stand-in ``grafana-server``.
 """
 import json
+from functools import lru_cache
+from importlib.resources import files
 
 from orch import schema
 from orch.kinds import Kind
@@ -11,11 +15,16 @@ from orch.kinds.common import command_or, health_url, probe_http, setting
 from orch.quoting import Literal, Raw, heredoc, word
 from orch.sections import banner, service_port, service_sections
 
-__all__ = ("KIND", "datasources_yaml")
+__all__ = ("KIND", "datasources_yaml", "shipped_dashboards")
 
 PORT = 3000
 SOURCE = "docker://grafana/grafana:latest"
 PROVISIONING = '"$ORCH_RUN_DIR/grafana/provisioning"'
+DATASOURCES_FILE = Raw(PROVISIONING + "/datasources/orch.yaml")
+DASHBOARDS_DIR = '"$ORCH_RUN_DIR/grafana/dashboards"'
+# the datasource every shipped dashboard names
+PROMETHEUS_UID = "orch-prometheus"
+SERVICE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
 
 def _scalar(value):
@@ -23,18 +32,34 @@ def _scalar(value):
     return json.dumps(value)
 
 
+def _endpoint_url(index, source):
+    """A ``service_id`` datasource's URL: placeholders the script fills from the endpoint file."""
+    port = source.get("port")
+    return "http://__ORCH_HOST_%d__:%s" % (index, port if port else "__ORCH_PORT_%d__" % index)
+
+
 def datasources_yaml(datasources):
-    """datasources.yaml; a ``service_id`` datasource's URL holds a placeholder filled at run time."""
+    """datasources.yaml; a ``service_id`` datasource's URL holds placeholders filled at run time.
+
+    >>> print(datasources_yaml(({"name": "P", "service_id": "prometheus"},)), end="")
+    apiVersion: 1
+    datasources:
+      - name: "P"
+        type: "prometheus"
+        access: proxy
+        uid: "orch-0"
+        url: "http://__ORCH_HOST_0__:__ORCH_PORT_0__"
+        isDefault: true
+    """
     lines = ["apiVersion: 1", "datasources:"]
     for index, source in enumerate(datasources):
-        url = source.get("url") or "http://__ORCH_HOST_%d__:%d" % (index, source.get("port", 9090))
         lines.extend(
             (
                 "  - name: %s" % _scalar(source["name"]),
                 "    type: %s" % _scalar(source.get("type", "prometheus")),
                 "    access: proxy",
                 "    uid: %s" % _scalar(source.get("uid", "orch-%d" % index)),
-                "    url: %s" % _scalar(url),
+                "    url: %s" % _scalar(source.get("url") or _endpoint_url(index, source)),
                 "    isDefault: %s" % ("true" if source.get("is_default", index == 0) else "false"),
             )
         )
@@ -55,43 +80,95 @@ providers:
 """
 
 
-def _resolve_host(index, service_id, timeout):
-    endpoint = word(service_id + ".json")
-    return (
-        'orch_file="$ORCH_ENDPOINTS_DIR"/%s' % endpoint,
-        "orch_waited=0",
-        'until [ -s "$orch_file" ] || [ "$orch_waited" -ge %d ]; do sleep 2; orch_waited=$((orch_waited + 2)); done' % timeout,
-        """orch_host=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' "$orch_file" 2>/dev/null)""",
-        '[ -n "$orch_host" ] || orch_fail %s 1' % word("no endpoint for datasource service " + service_id),
-        'sed -i "s/__ORCH_HOST_%d__/$orch_host/" "$ORCH_RUN_DIR/grafana/provisioning/datasources/orch.yaml"' % index,
+@lru_cache(maxsize=None)
+def shipped_dashboards():
+    """``(file name, JSON text)`` of every dashboard orch ships, sorted by name.
+
+    The text is compacted to one line: the script carries it in a heredoc.
+
+    >>> [name for name, _ in shipped_dashboards()]
+    ['benchmark-progress.json', 'service-resources.json']
+    """
+    folder = files("orch") / "dashboards"
+    found = sorted((entry.name, entry) for entry in folder.iterdir() if entry.name.endswith(".json"))
+    return tuple(
+        (name, json.dumps(json.loads(entry.read_text(encoding="utf-8")), separators=(",", ":")))
+        for name, entry in found
     )
+
+
+def _await_endpoint(service, timeout):
+    """Lines that wait (bounded, 1 s polls) for ``<service>.json`` and read its host and port.
+
+    They leave ``orch_host`` and ``orch_port`` empty when the file never came,
+    or when the service failed first (its ``.failed`` file).
+    """
+    return (
+        'orch_file="$ORCH_ENDPOINTS_DIR"/%s' % word(service + ".json"),
+        "orch_waited_from=$SECONDS",
+        'until [ -s "$orch_file" ] || [ -e "${orch_file%%.json}.failed" ] || [ $((SECONDS - orch_waited_from)) -ge %d ]; do sleep 1; done'
+        % timeout,
+        """orch_host=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' "$orch_file" 2>/dev/null)""",
+        """orch_port=$(sed -n 's/.*"port": \\([0-9]*\\).*/\\1/p' "$orch_file" 2>/dev/null)""",
+        # the host goes into a sed replacement and a URL: a host name or address, nothing else
+        'case "$orch_host" in *[!A-Za-z0-9._-]*) orch_host= ;; esac',
+    )
+
+
+def _fill_endpoint(index):
+    return 'sed -i "s/__ORCH_HOST_%d__/$orch_host/; s/__ORCH_PORT_%d__/$orch_port/" %s' % (index, index, DATASOURCES_FILE)
+
+
+def recipe_datasources(job, datasources):
+    """The recipe's datasources; one named by ``service_id`` that never publishes an endpoint fails the job."""
+    lines = list(heredoc(DATASOURCES_FILE, datasources_yaml(datasources)))
+    for index, source in enumerate(datasources):
+        if source.get("url"):
+            continue
+        service = source["service_id"]
+        lines.extend(_await_endpoint(service, job.health.timeout))
+        lines.append('if [ -z "$orch_host" ] || [ -z "$orch_port" ]; then orch_fail %s 1; fi' % word("no endpoint for datasource service " + service))
+        lines.append(_fill_endpoint(index))
+    return tuple(lines)
+
+
+def run_prometheus(job):
+    """The run's Prometheus as the datasource, once it has published its endpoint; Grafana starts without one if it never does."""
+    service = setting(job, "prometheus_service", "prometheus")
+    source = {"name": "Prometheus", "service_id": service, "uid": PROMETHEUS_UID}
+    return (
+        heredoc(DATASOURCES_FILE, datasources_yaml((source,)))
+        + _await_endpoint(service, job.health.timeout)
+        + (
+            'if [ -n "$orch_host" ] && [ -n "$orch_port" ]; then %s' % _fill_endpoint(0),
+            'else rm -f %s; orch_log %s; fi'
+            % (DATASOURCES_FILE, word("no endpoint from Prometheus service %s: no datasource provisioned" % service)),
+        )
+    )
+
+
+def dashboards(job):
+    """orch's own dashboards (unless ``orch_dashboards: false``), then the recipe's, copied (a same-named one wins)."""
+    lines = []
+    if setting(job, "orch_dashboards", True):
+        for name, text in shipped_dashboards():
+            lines.extend(heredoc(Raw(DASHBOARDS_DIR + "/" + word(name)), text))
+    for path in setting(job, "dashboards", ()):
+        # "--": a path that begins with "-" is a path, not an option of cp
+        lines.append('cp -R -- %s %s/ || orch_fail %s 1' % (word(path), DASHBOARDS_DIR, word("dashboard not found: " + path)))
+    return tuple(lines)
 
 
 def setup(job):
     datasources = setting(job, "datasources", ())
     lines = list(banner("grafana provisioning"))
     lines.append(
-        'mkdir -p "$ORCH_RUN_DIR/grafana/data" "$ORCH_RUN_DIR/grafana/logs" "$ORCH_RUN_DIR/grafana/dashboards" '
-        + " ".join('%s/%s' % (PROVISIONING, d) for d in ("datasources", "dashboards", "plugins", "alerting"))
+        'mkdir -p "$ORCH_RUN_DIR/grafana/data" "$ORCH_RUN_DIR/grafana/logs" %s ' % DASHBOARDS_DIR
+        + " ".join("%s/%s" % (PROVISIONING, d) for d in ("datasources", "dashboards", "plugins", "alerting"))
     )
-    if datasources:
-        lines.extend(heredoc(Raw(PROVISIONING + "/datasources/orch.yaml"), datasources_yaml(datasources)))
-        for index, source in enumerate(datasources):
-            if not source.get("url"):
-                lines.extend(_resolve_host(index, source["service_id"], job.health.timeout))
-    else:
-        # no datasource in the recipe: the Prometheus published in this endpoints directory, if any
-        lines.extend(heredoc(Raw(PROVISIONING + "/datasources/orch.yaml"), datasources_yaml(({"name": "Prometheus", "service_id": "prometheus", "uid": "orch-prometheus"},))))
-        lines.extend(
-            (
-                """orch_host=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' "$ORCH_ENDPOINTS_DIR/prometheus.json" 2>/dev/null)""",
-                'if [ -n "$orch_host" ]; then sed -i "s/__ORCH_HOST_0__/$orch_host/" "$ORCH_RUN_DIR/grafana/provisioning/datasources/orch.yaml"',
-                'else rm -f "$ORCH_RUN_DIR/grafana/provisioning/datasources/orch.yaml"; orch_log "no Prometheus endpoint found: no datasource provisioned"; fi',
-            )
-        )
+    lines.extend(recipe_datasources(job, datasources) if datasources else run_prometheus(job))
     lines.extend(heredoc(Raw(PROVISIONING + "/dashboards/orch.yaml"), DASHBOARD_PROVIDER))
-    for path in setting(job, "dashboards", ()):
-        lines.append('cp -R %s "$ORCH_RUN_DIR/grafana/dashboards/" || orch_fail %s 1' % (word(path), word("dashboard not found: " + path)))
+    lines.extend(dashboards(job))
     return tuple(lines)
 
 
@@ -102,7 +179,7 @@ def environment(job):
         ("GF_PATHS_LOGS", Raw('"$ORCH_RUN_DIR/grafana/logs"')),
         ("GF_SERVER_HTTP_ADDR", Raw('"$ORCH_BIND"')),
         ("GF_SERVER_HTTP_PORT", str(service_port(job, PORT))),
-        ("ORCH_GRAFANA_DASHBOARDS", Raw('"$ORCH_RUN_DIR/grafana/dashboards"')),
+        ("ORCH_GRAFANA_DASHBOARDS", Raw(DASHBOARDS_DIR)),
     ]
     password = setting(job, "admin_password")
     if password:
@@ -122,9 +199,11 @@ def probe(job):
 KIND = Kind(
     name="grafana",
     role="service",
-    summary="Grafana (provisioned datasources and dashboards; not runnable on orch's test machines)",
+    summary="Grafana (the run's Prometheus as datasource, orch's dashboards; not runnable on orch's test machines)",
     fields={
         "dashboards": schema.TextList(schema.Text(allow_empty=False)),
+        "orch_dashboards": schema.Boolean(),
+        "prometheus_service": schema.Text(pattern=SERVICE_NAME, hint="a service name"),
         "datasources": schema.ListOf(
             schema.Mapping(
                 {

@@ -1,0 +1,106 @@
+"""An experiment's resource metrics: what orch asks its Prometheus, and the shell lines that keep the answers.
+
+The conductor job runs these lines once every client has ended, before it
+stops the services: one range query per metric over the whole run, saved as
+Prometheus answered (``metrics/<name>.json``), plus the scrape targets as
+Prometheus saw them (``metrics/targets.json``). ``orch report`` plots them.
+
+node_exporter measures the node, not the job: two members on one node
+report the same CPU and memory, told apart only by their labels. cAdvisor
+measures containers.
+"""
+import re
+
+from orch.quoting import shell_line, word
+
+__all__ = ("duration_seconds", "queries", "collection_lines", "TARGETS_FILE", "TITLES")
+
+TARGETS_FILE = "targets.json"
+# points per series at most: a day-long run still makes a small file
+MAX_POINTS = 500
+
+
+def duration_seconds(text):
+    """Whole seconds of a Prometheus duration (at least 1).
+
+    >>> duration_seconds("1m30s"), duration_seconds("5s"), duration_seconds("500ms")
+    (90, 5, 1)
+    """
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    total = sum(int(number) * units[unit] for number, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text))
+    return max(1, int(round(total)))
+
+
+# file name -> (panel title, y axis label) for the report
+TITLES = {
+    "cpu_busy_cores": ("CPU busy (node_exporter)", "cores"),
+    "memory_used_bytes": ("memory used (node_exporter)", "bytes"),
+    "network_receive_bytes_per_second": ("network received (node_exporter)", "bytes/s"),
+    "network_transmit_bytes_per_second": ("network sent (node_exporter)", "bytes/s"),
+    "disk_written_bytes_per_second": ("disk written (node_exporter)", "bytes/s"),
+    "container_cpu_cores": ("container CPU (cAdvisor)", "cores"),
+    "container_memory_bytes": ("container memory (cAdvisor)", "bytes"),
+    "clients_running": ("clients loading their service", "jobs"),
+}
+
+
+def queries(run_id, scrape_interval):
+    """``((file name, PromQL), ...)`` for one experiment run: its members' node and container resources, its clients' progress.
+
+    Rates span four scrapes (at least 10 s), so every window holds enough samples.
+    """
+    window = "%ds" % max(4 * duration_seconds(scrape_interval), 10)
+    run = 'orch_run="%s"' % run_id
+    by = "sum by (orch_name, orch_role, instance)"
+    return (
+        ("cpu_busy_cores", '%s (rate(node_cpu_seconds_total{%s,mode!="idle"}[%s]))' % (by, run, window)),
+        ("memory_used_bytes", "%s (node_memory_MemTotal_bytes{%s} - node_memory_MemAvailable_bytes{%s})" % (by, run, run)),
+        ("network_receive_bytes_per_second", "%s (rate(node_network_receive_bytes_total{%s}[%s]))" % (by, run, window)),
+        ("network_transmit_bytes_per_second", "%s (rate(node_network_transmit_bytes_total{%s}[%s]))" % (by, run, window)),
+        ("disk_written_bytes_per_second", "%s (rate(node_disk_written_bytes_total{%s}[%s]))" % (by, run, window)),
+        ("container_cpu_cores", "%s (rate(container_cpu_usage_seconds_total{%s}[%s]))" % (by, run, window)),
+        ("container_memory_bytes", "%s (container_memory_usage_bytes{%s})" % (by, run)),
+        ("clients_running", "sum by (orch_name) (orch_client_running{%s})" % run),
+    )
+
+
+def collection_lines(endpoint_file, metrics_dir, run_id, scrape_interval, start):
+    """Shell lines that save the range queries of ``queries`` from ``start`` (epoch seconds) until now.
+
+    + endpoint_file: the Prometheus endpoint JSON (host, port) the monitoring job published
+    A query that fails is reported and skipped: monitoring never fails the run.
+    """
+    step = duration_seconds(scrape_interval)
+    lines = [
+        "orch_prometheus=%s" % word(endpoint_file),
+        "orch_metrics=%s" % word(metrics_dir),
+        'if [ -s "$orch_prometheus" ]; then',
+        """    orch_host=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' "$orch_prometheus")""",
+        """    orch_port=$(sed -n 's/.*"port": \\([0-9]*\\).*/\\1/p' "$orch_prometheus")""",
+        '    orch_url="http://$orch_host:$orch_port"',
+        "    orch_start=%d" % start,
+        "    orch_end=$(date +%s)",
+        "    orch_step=$(( (orch_end - orch_start) / %d ))" % MAX_POINTS,
+        '    if [ "$orch_step" -lt %d ]; then orch_step=%d; fi' % (step, step),
+        '    mkdir -p "$orch_metrics"',
+        "    orch_keep() {",
+        # written whole or not at all: the report never reads half an answer
+        '        if "${@:2}" -o "$orch_metrics/.$1.$$"; then mv -f "$orch_metrics/.$1.$$" "$orch_metrics/$1"',
+        '        else rm -f "$orch_metrics/.$1.$$"; printf \'metrics: %s not collected\\n\' "$1" >&2; fi',
+        "    }",
+        "    orch_query() {",
+        '        orch_keep "$1.json" curl -fsS --max-time 30 -G "$orch_url/api/v1/query_range" --data-urlencode "query=$2" '
+        '--data-urlencode "start=$orch_start" --data-urlencode "end=$orch_end" --data-urlencode "step=$orch_step"',
+        "    }",
+    ]
+    lines.extend("    " + shell_line("orch_query", name, query) for name, query in queries(run_id, scrape_interval))
+    lines.extend(
+        (
+            '    orch_keep %s curl -fsS --max-time 30 "$orch_url/api/v1/targets"' % TARGETS_FILE,
+            "    printf 'metrics: saved in %s\\n' \"$orch_metrics\" >&2",
+            "else",
+            "    printf 'metrics: no Prometheus endpoint (%s): nothing collected\\n' \"$orch_prometheus\" >&2",
+            "fi",
+        )
+    )
+    return tuple(lines)
