@@ -94,7 +94,10 @@ def cmd_validate(args):
 
                 with open(path, encoding="utf-8") as handle:
                     experiment = parse_experiment(handle.read(), path, site=args.site, runtime=args.runtime, kinds=kinds)
-                print("%s: ok (experiment: %d services, %d clients)" % (path, len(experiment.services), len(experiment.clients)))
+                monitors = [m.alias for m in experiment.services if m.monitoring]
+                print("%s: ok (experiment: %d services, %d clients%s)" % (
+                    path, len(experiment.services) - len(monitors), len(experiment.clients),
+                    "; monitoring: %s" % ", ".join(monitors + list(experiment.exporters)) if monitors else ""))
                 continue
             job = _job(args, path, kinds)
         except RecipeError as error:
@@ -273,8 +276,8 @@ def cmd_report(args):
 def cmd_run(args):
     import time
 
-    from orch.runs import refresh_experiments, run_experiment
     from orch.lifecycle import TERMINAL
+    from orch.runs import members_of, refresh_experiments, run_experiment
 
     record = run_experiment(args.experiment, site=args.site, runtime=args.runtime, remote=_remote(args), kinds=_kinds(args.plugin))
     print(record["id"])
@@ -282,14 +285,19 @@ def cmd_run(args):
         record["name"], record["id"], ", ".join("%s %s" % (m["role"], m["alias"]) for m in record["members"])), file=sys.stderr)
     if not args.wait:
         return 0
-    last = None
-    while record["state"] not in TERMINAL:
-        time.sleep(2)
+    seen = {}
+    while True:
+        time.sleep(1)
         record = refresh_experiments([record])[0]
-        if record["state"] != last:
-            print("%s %s" % (record["id"], _state_text(record)), file=sys.stderr)
-            last = record["state"]
-    return 0 if record["state"] == "completed" else 1
+        # live progress: a line whenever the run or one of its jobs changes state
+        for item in [record] + members_of(record):
+            shown = _state_text(item)
+            if seen.get(item["id"]) != shown:
+                name = "run" if item is record else (item.get("alias") or item["name"])
+                print("%s %-16s %s" % (item["id"], name, shown), file=sys.stderr)
+                seen[item["id"]] = shown
+        if record["state"] in TERMINAL:
+            return 0 if record["state"] == "completed" else 1
 
 
 def cmd_stop(args):

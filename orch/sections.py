@@ -561,6 +561,10 @@ def target_probe(job):
     return tcp_probe(Raw('"$TARGET_HOST"'), Raw('"$TARGET_PORT"'), 5)
 
 
+# a service that is about to be ready is not kept waiting; a slow one is not polled hard
+POLL_PAUSE = "    if [ $((SECONDS - orch_started)) -lt 10 ]; then sleep 0.2; else sleep 2; fi"
+
+
 def wait_for_target(job):
     """Find the target (its endpoint file, or the recipe's URL) and wait, bounded, until it answers."""
     target = job.target
@@ -586,7 +590,7 @@ def wait_for_target(job):
                 '    if [ $((SECONDS - orch_started)) -ge "$ORCH_WAIT" ]; then',
                 '        orch_fail "no endpoint for service %s after $ORCH_WAIT s ($ORCH_TARGET_FILE)" 1' % target.name,
                 "    fi",
-                "    sleep 2",
+                POLL_PAUSE,
                 "done",
                 """TARGET_HOST=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' "$ORCH_TARGET_FILE")""",
                 """TARGET_PORT=$(sed -n 's/.*"port": \\([0-9]*\\).*/\\1/p' "$ORCH_TARGET_FILE")""",
@@ -603,7 +607,7 @@ def wait_for_target(job):
             '    if [ $((SECONDS - orch_started)) -ge "$ORCH_WAIT" ]; then',
             '        orch_fail "target $TARGET_HOST:$TARGET_PORT not answering after $ORCH_WAIT s" 1',
             "    fi",
-            "    sleep 2",
+            POLL_PAUSE,
             "done",
             'orch_log "target $TARGET_HOST:$TARGET_PORT is up"',
         )

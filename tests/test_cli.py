@@ -74,7 +74,7 @@ def test_validate_all_shipped_recipes():
     paths = [str(p) for p in sorted((ROOT / "recipes").glob("*/*.yaml"))]
     result = orch("validate", *paths)
     assert result.returncode == 0 and result.stdout.count(": ok (") == len(paths)
-    assert "redis-study.yaml: ok (experiment: 1 services, 1 clients)" in result.stdout
+    assert "redis-study.yaml: ok (experiment: 1 services, 1 clients; monitoring: prometheus, grafana, node_exporter)" in result.stdout
 
 
 def test_list_shows_every_kind_once():

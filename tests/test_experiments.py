@@ -6,7 +6,9 @@ import pytest
 
 from conftest import ROOT
 from orch.errors import RecipeError
+from orch import render_job
 from orch.experiments import experiment_state, parse_experiment
+from orch.recipe import parse_job
 from slurm_cluster import slurm_cluster  # noqa: F401  (fixture)
 from test_slurm import assert_nothing_left, env, free_port, orch, status  # noqa: F401  (fixture, helpers)
 
@@ -41,8 +43,13 @@ INLINE = """experiment:
 def test_the_shipped_experiment_loads_with_its_members():
     experiment = parse_experiment((ROOT / "recipes/experiments/redis-study.yaml").read_text(),
                                   str(ROOT / "recipes/experiments/redis-study.yaml"))
-    assert [(m.role, m.alias) for m in experiment.services + experiment.clients] == [("service", "redis"), ("client", "redis_benchmark")]
+    assert [(m.role, m.alias, m.monitoring) for m in experiment.services + experiment.clients] == [
+        ("service", "prometheus", True), ("service", "grafana", True), ("service", "redis", False), ("client", "redis_benchmark", False)]
     assert experiment.clients[0].target == "redis" and experiment.keep_services is False
+    assert experiment.exporters == ("node_exporter",) and experiment.scrape_interval == "5s"
+    # Grafana shows that very Prometheus, with orch's dashboards
+    grafana = render_job(parse_job(experiment.services[1].text, "<grafana>"))
+    assert "prometheus.json" in grafana and "orch: service resources" in grafana
 
 
 def test_inline_members_load_as_recipes():

@@ -30,7 +30,7 @@ def config_lines(job):
         'ORCH_PROM_CONFIG="$ORCH_RUN_DIR/state/prometheus.yml"',
         shell_line("printf", "global:\\n  scrape_interval: %s\\nscrape_configs:\\n", interval) + ' > "$ORCH_PROM_CONFIG"',
         _target_line("prometheus", '"$ORCH_LOCAL:%d"' % service_port(job, PORT)),
-        # every service orch starts may drop a file_sd file here (issue: experiments)
+        # every exporter a job of orch starts is published here as a file_sd file (sections.scrape_targets)
         shell_line(
             "printf",
             "  - job_name: 'orch'\\n    file_sd_configs:\\n      - files: ['%s/*.targets.json']\\n        refresh_interval: 10s\\n",
