@@ -35,8 +35,9 @@ def duration_seconds(text):
 TITLES = {
     "cpu_busy_cores": ("CPU busy (node_exporter)", "cores"),
     "memory_used_bytes": ("memory used (node_exporter)", "bytes"),
-    "network_receive_bytes_per_second": ("network received (node_exporter)", "bytes/s"),
-    "network_transmit_bytes_per_second": ("network sent (node_exporter)", "bytes/s"),
+    # node_exporter leaves out the loopback device: traffic between jobs on one node is not here
+    "network_receive_bytes_per_second": ("network received, loopback excluded (node_exporter)", "bytes/s"),
+    "network_transmit_bytes_per_second": ("network sent, loopback excluded (node_exporter)", "bytes/s"),
     "disk_written_bytes_per_second": ("disk written (node_exporter)", "bytes/s"),
     "container_cpu_cores": ("container CPU (cAdvisor)", "cores"),
     "container_memory_bytes": ("container memory (cAdvisor)", "bytes"),

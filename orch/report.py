@@ -242,8 +242,8 @@ def metrics_figure(title, metrics):
     panels = []
     for name, series in parsed.items():
         stem = re.sub(r"\.json$", "", name)
-        title, unit = TITLES.get(stem, (stem, stem))
-        panels.append({"title": title + (" (first %d of %d series)" % (MAX_SERIES_PER_PANEL, len(series))
+        panel_title, unit = TITLES.get(stem, (stem, stem))
+        panels.append({"title": panel_title + (" (first %d of %d series)" % (MAX_SERIES_PER_PANEL, len(series))
                                          if len(series) > MAX_SERIES_PER_PANEL else ""),
                        "xlabel": "s since the first sample", "ylabel": unit, "xticks": None, "xscale": "linear",
                        "series": [{"label": label, "x": [t - origin for t, _ in points], "y": [v for _, v in points],

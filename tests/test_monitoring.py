@@ -162,6 +162,18 @@ def test_collection_lines_keep_whole_answers_only():
     assert 'mv -f "$orch_metrics/.$1.$$" "$orch_metrics/$1"' in lines and "--max-time 30" in lines
 
 
+def test_the_resource_figure_names_panels_by_what_they_measure_and_series_by_member():
+    from orch.report import metrics_figure
+
+    answer = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"orch_name": "redis", "orch_role": "service", "instance": "n1:9100"}, "values": [[1.0, "0.5"], [2.0, "0.7"]]}]}}
+    figure = metrics_figure("resource use", {"cpu_busy_cores.json": answer, "targets.json": {"data": {"activeTargets": []}}})
+    assert figure["title"] == "resource use"
+    [panel] = figure["panels"]
+    assert (panel["title"], panel["ylabel"], panel["xscale"]) == ("CPU busy (node_exporter)", "cores", "linear")
+    assert panel["series"][0]["label"] == "redis (service) n1:9100" and panel["series"][0]["x"] == [0.0, 1.0]
+
+
 # --- a real node_exporter beside a real redis (host runtime, no scheduler)
 
 
