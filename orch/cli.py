@@ -285,17 +285,20 @@ def cmd_run(args):
         record["name"], record["id"], ", ".join("%s %s" % (m["role"], m["alias"]) for m in record["members"])), file=sys.stderr)
     if not args.wait:
         return 0
-    seen = {}
+    seen, pause = {}, 1.0
     while True:
-        time.sleep(1)
+        time.sleep(pause)
         record = refresh_experiments([record])[0]
         # live progress: a line whenever the run or one of its jobs changes state
+        changed = False
         for item in [record] + members_of(record):
             shown = _state_text(item)
             if seen.get(item["id"]) != shown:
                 name = "run" if item is record else (item.get("alias") or item["name"])
                 print("%s %-16s %s" % (item["id"], name, shown), file=sys.stderr)
-                seen[item["id"]] = shown
+                seen[item["id"]], changed = shown, True
+        # one squeue a second while things move, fewer while they do not
+        pause = 1.0 if changed else min(pause * 1.5, 10.0)
         if record["state"] in TERMINAL:
             return 0 if record["state"] == "completed" else 1
 

@@ -97,6 +97,10 @@ def test_experiment_runs_to_the_end_and_stops_its_services(env, tmp_path):  # no
     ran = orch(env, "run", str(path), "--site", "local", "--runtime", "host", "--wait", timeout=300)
     assert ran.returncode == 0, ran.stderr
     run_id = ran.stdout.split()[0]
+    # live progress: each job's changes of state, then the run's end
+    progress = [line.split(None, 2)[1:] for line in ran.stderr.splitlines()[1:]]
+    assert ["cache", "running (ready)"] in progress and ["redis_benchmark", "completed"] in progress, ran.stderr
+    assert ["run", "completed"] in progress, ran.stderr
     table = orch(env, "status", run_id).stdout
     assert "experiment" in table and "completed" in table
     documents = json.loads(orch(env, "results", run_id, "--format", "json").stdout)
