@@ -138,7 +138,7 @@ def _inline_text(role, node, preface=()):
     return text, first_key - 2 - len(preface)
 
 
-def _monitoring_members(block, node, filename, kinds, parse):
+def _monitoring_members(block, node, filename, parse):
     """The Prometheus (and Grafana) an experiment's ``monitoring:`` asks for, as service members; and problems."""
     monitoring = block.get("monitoring")
     if monitoring is None:
@@ -274,7 +274,7 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
                 problems.extend(Problem(filename, line, prefix + "." + p.field.split(".", 1)[-1], p.message) for p in error.problems)
             return None
 
-    monitors, found = _monitoring_members(block, node, filename, kinds, parse_monitor)
+    monitors, found = _monitoring_members(block, node, filename, parse_monitor)
     problems.extend(found)
     clients = [(c, jobs[id(c)]) for c in members["client"]]
     if "sweep" in block:

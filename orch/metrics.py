@@ -12,6 +12,7 @@ measures containers.
 import re
 
 from orch.quoting import shell_line, word
+from orch.sections import endpoint_reads
 
 __all__ = ("duration_seconds", "queries", "collection_lines", "TARGETS_FILE", "TITLES")
 
@@ -76,8 +77,9 @@ def collection_lines(endpoint_file, metrics_dir, run_id, scrape_interval, start)
         "orch_prometheus=%s" % word(endpoint_file),
         "orch_metrics=%s" % word(metrics_dir),
         'if [ -s "$orch_prometheus" ]; then',
-        """    orch_host=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' "$orch_prometheus")""",
-        """    orch_port=$(sed -n 's/.*"port": \\([0-9]*\\).*/\\1/p' "$orch_prometheus")""",
+    ]
+    lines.extend("    " + line for line in endpoint_reads('"$orch_prometheus"'))
+    lines.extend([
         '    orch_url="http://$orch_host:$orch_port"',
         "    orch_start=%d" % start,
         "    orch_end=$(date +%s)",
@@ -93,7 +95,7 @@ def collection_lines(endpoint_file, metrics_dir, run_id, scrape_interval, start)
         '        orch_keep "$1.json" curl -fsS --max-time 30 -G "$orch_url/api/v1/query_range" --data-urlencode "query=$2" '
         '--data-urlencode "start=$orch_start" --data-urlencode "end=$orch_end" --data-urlencode "step=$orch_step"',
         "    }",
-    ]
+    ])
     lines.extend("    " + shell_line("orch_query", name, query) for name, query in queries(run_id, scrape_interval))
     lines.extend(
         (

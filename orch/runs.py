@@ -334,7 +334,7 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
     Every member is checked before anything is submitted; if a submission is
     refused part-way, what was already submitted is cancelled and forgotten.
     """
-    from orch.experiments import conductor_script, parse_experiment
+    from orch.experiments import DEFAULT_SCRAPE_INTERVAL, conductor_script, parse_experiment
 
     try:
         with open(path, encoding="utf-8") as handle:
@@ -355,8 +355,6 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
         "runtime": runtime, "remote": _remote_text(remote), "run_dir": run_dir, "endpoints_dir": endpoints,
         "job_id": None, "state": "created", "reason": "", "ready": False, "node": "", "elapsed": "", "endpoint": None,
         "keep_services": experiment.keep_services, "members": [], "conductor_job_id": None,
-        "monitoring": None if experiment.scrape_interval is None else {
-            "exporters": list(experiment.exporters), "scrape_interval": experiment.scrape_interval},
         "created_at": registry.now(), "history": [["created", registry.now(), ""]],
     }
     registry.create(run_id, record, files=(("experiment.yaml", text),))
@@ -389,7 +387,7 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
             script = conductor_script(
                 experiment.name, run_id, run_dir, [s["job_id"] for s in services.values()], stop=not experiment.keep_services,
                 prometheus_endpoint="%s/%s.json" % (endpoints, prometheus["job_name"]) if prometheus else None,
-                scrape_interval=experiment.scrape_interval or "5s", start=started,
+                scrape_interval=experiment.scrape_interval or DEFAULT_SCRAPE_INTERVAL, start=started,
             )
             conductor = slurm.submit(script, options=options, remote=remote, runner=runner)
     except BaseException:

@@ -561,6 +561,33 @@ def target_probe(job):
     return tcp_probe(Raw('"$TARGET_HOST"'), Raw('"$TARGET_PORT"'), 5)
 
 
+def endpoint_reads(path, host="orch_host", port="orch_port"):
+    """Lines that read an endpoint file's host (and port, unless ``port`` is None) into shell variables.
+
+    + path: the file, as a shell word
+    They are empty when the file is not there. The host goes on into URLs and
+    sed replacements: anything but a host name or address is dropped.
+    """
+    reads = ("""%s=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' %s 2>/dev/null)""" % (host, path),)
+    if port:
+        reads += ("""%s=$(sed -n 's/.*"port": \\([0-9]*\\).*/\\1/p' %s 2>/dev/null)""" % (port, path),)
+    return reads + ('case "$%s" in *[!A-Za-z0-9._-]*) %s= ;; esac' % (host, host),)
+
+
+def await_endpoint(service, seconds, port="orch_port"):
+    """Lines that wait (bounded, 1 s polls) for ``<service>.json`` in the endpoints directory, then read it.
+
+    They leave ``orch_host`` and ``port`` (a variable name, or None) empty when the file never came,
+    or when the service failed first (its ``.failed`` file).
+    """
+    return (
+        'orch_file="$ORCH_ENDPOINTS_DIR"/%s' % word(service + ".json"),
+        "orch_waited_from=$SECONDS",
+        'until [ -s "$orch_file" ] || [ -e "${orch_file%%.json}.failed" ] || [ $((SECONDS - orch_waited_from)) -ge %d ]; do sleep 1; done'
+        % seconds,
+    ) + endpoint_reads('"$orch_file"', port=port)
+
+
 # a service that is about to be ready is not kept waiting; a slow one is not polled hard
 POLL_PAUSE = "    if [ $((SECONDS - orch_started)) -lt 10 ]; then sleep 0.2; else sleep 2; fi"
 
@@ -592,9 +619,8 @@ def wait_for_target(job):
                 "    fi",
                 POLL_PAUSE,
                 "done",
-                """TARGET_HOST=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' "$ORCH_TARGET_FILE")""",
-                """TARGET_PORT=$(sed -n 's/.*"port": \\([0-9]*\\).*/\\1/p' "$ORCH_TARGET_FILE")""",
             )
+            + endpoint_reads('"$ORCH_TARGET_FILE"', "TARGET_HOST", "TARGET_PORT")
         )
     lines.append(assignment("TARGET_SCHEME", target.scheme))
     lines.append('TARGET_URL="$TARGET_SCHEME://$TARGET_HOST:$TARGET_PORT"')

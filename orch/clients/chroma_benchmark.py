@@ -291,21 +291,29 @@ class Run:
             rows = data[start:start + size]
             body = {"ids": ["v%d" % i for i in range(start, start + len(rows))],
                     "embeddings": encode_embeddings(rows, self.info["base64"])}
-            self.mark_send()
-            t0 = time.perf_counter_ns()
             started = started or time.time()
-            try:
-                await chroma.call("POST", url, body)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.mark_done(False)
-                self.error("add: %s" % (exc if isinstance(exc, Failure) else type(exc).__name__ + ": " + str(exc)))
+            timed = await self.timed_call("add", chroma, url, body)
+            if timed is None:
                 continue
-            self.insert_ms.append((time.perf_counter_ns() - t0) / 1e6)
+            self.insert_ms.append(timed[1])
             self.inserted[start:start + len(rows)] = True
-            self.mark_done(True)
             self.insert_window = (started, time.time())
+
+    async def timed_call(self, what, chroma, url, body):
+        """``(answer, round trip in ms)`` of one POST, counted as sent and done; None, with the error recorded, when it failed."""
+        self.mark_send()
+        t0 = time.perf_counter_ns()
+        try:
+            answer = await chroma.call("POST", url, body)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.mark_done(False)
+            self.error("%s: %s" % (what, exc if isinstance(exc, Failure) else type(exc).__name__ + ": " + str(exc)))
+            return None
+        elapsed = (time.perf_counter_ns() - t0) / 1e6
+        self.mark_done(True)
+        return answer, elapsed
 
     async def query(self, chroma, collection_id, queries):
         url = "%s/%s/query" % (chroma.collections, collection_id)
@@ -321,19 +329,12 @@ class Run:
                     return
                 state["next"] = i + 1
                 body = {"query_embeddings": [queries[i].tolist()], "n_results": n_results, "include": ["distances"]}
-                self.mark_send()
                 state["started"] = state["started"] or time.time()
-                t0 = time.perf_counter_ns()
-                try:
-                    answer = await chroma.call("POST", url, body)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.mark_done(False)
-                    self.error("query: %s" % (exc if isinstance(exc, Failure) else type(exc).__name__ + ": " + str(exc)))
+                timed = await self.timed_call("query", chroma, url, body)
+                if timed is None:
                     continue
-                self.query_ms.append((time.perf_counter_ns() - t0) / 1e6)
-                self.mark_done(True)
+                answer, elapsed = timed
+                self.query_ms.append(elapsed)
                 self.query_window = (state["started"], time.time())
                 ids = answer["ids"][0]
                 self.returned[i] = ([int(x[1:]) for x in ids], (answer.get("distances") or [[None] * len(ids)])[0])

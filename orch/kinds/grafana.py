@@ -13,7 +13,7 @@ from orch import schema
 from orch.kinds import Kind
 from orch.kinds.common import command_or, health_url, probe_http, setting
 from orch.quoting import Literal, Raw, heredoc, word
-from orch.sections import banner, service_port, service_sections
+from orch.sections import await_endpoint, banner, service_port, service_sections
 
 __all__ = ("KIND", "datasources_yaml", "shipped_dashboards")
 
@@ -97,24 +97,6 @@ def shipped_dashboards():
     )
 
 
-def _await_endpoint(service, timeout):
-    """Lines that wait (bounded, 1 s polls) for ``<service>.json`` and read its host and port.
-
-    They leave ``orch_host`` and ``orch_port`` empty when the file never came,
-    or when the service failed first (its ``.failed`` file).
-    """
-    return (
-        'orch_file="$ORCH_ENDPOINTS_DIR"/%s' % word(service + ".json"),
-        "orch_waited_from=$SECONDS",
-        'until [ -s "$orch_file" ] || [ -e "${orch_file%%.json}.failed" ] || [ $((SECONDS - orch_waited_from)) -ge %d ]; do sleep 1; done'
-        % timeout,
-        """orch_host=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' "$orch_file" 2>/dev/null)""",
-        """orch_port=$(sed -n 's/.*"port": \\([0-9]*\\).*/\\1/p' "$orch_file" 2>/dev/null)""",
-        # the host goes into a sed replacement and a URL: a host name or address, nothing else
-        'case "$orch_host" in *[!A-Za-z0-9._-]*) orch_host= ;; esac',
-    )
-
-
 def _fill_endpoint(index):
     return 'sed -i "s/__ORCH_HOST_%d__/$orch_host/; s/__ORCH_PORT_%d__/$orch_port/" %s' % (index, index, DATASOURCES_FILE)
 
@@ -126,7 +108,7 @@ def recipe_datasources(job, datasources):
         if source.get("url"):
             continue
         service = source["service_id"]
-        lines.extend(_await_endpoint(service, job.health.timeout))
+        lines.extend(await_endpoint(service, job.health.timeout))
         lines.append('if [ -z "$orch_host" ] || [ -z "$orch_port" ]; then orch_fail %s 1; fi' % word("no endpoint for datasource service " + service))
         lines.append(_fill_endpoint(index))
     return tuple(lines)
@@ -138,7 +120,7 @@ def run_prometheus(job):
     source = {"name": "Prometheus", "service_id": service, "uid": PROMETHEUS_UID}
     return (
         heredoc(DATASOURCES_FILE, datasources_yaml((source,)))
-        + _await_endpoint(service, job.health.timeout)
+        + await_endpoint(service, job.health.timeout)
         + (
             'if [ -n "$orch_host" ] && [ -n "$orch_port" ]; then %s' % _fill_endpoint(0),
             'else rm -f %s; orch_log %s; fi'

@@ -7,7 +7,7 @@ from orch import schema
 from orch.kinds import Kind
 from orch.kinds.common import command_or, health_url, probe_http, setting
 from orch.quoting import Raw, shell_line, word
-from orch.sections import banner, service_port, service_sections
+from orch.sections import await_endpoint, banner, service_port, service_sections
 
 __all__ = ("KIND", "config_lines")
 
@@ -42,15 +42,10 @@ def config_lines(job):
         if target.get("host"):
             lines.append(_target_line(target["job_name"], word(target["host"]) + ":%d" % port))
             continue
-        endpoint = word(target["service_id"] + ".json")
+        lines.extend(await_endpoint(target["service_id"], job.health.timeout, port=None))
         lines.extend(
             (
-                'orch_file="$ORCH_ENDPOINTS_DIR"/%s' % endpoint,
-                "orch_waited=0",
-                'until [ -s "$orch_file" ] || [ "$orch_waited" -ge %d ]; do sleep 2; orch_waited=$((orch_waited + 2)); done'
-                % job.health.timeout,
-                'if [ -s "$orch_file" ]; then',
-                """    orch_host=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' "$orch_file")""",
+                'if [ -n "$orch_host" ]; then',
                 "    " + _target_line(target["job_name"], '"$orch_host":%d' % port),
                 "else",
                 "    orch_log %s" % word("no endpoint for %s yet: not scraped" % target["service_id"]),
