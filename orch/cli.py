@@ -27,18 +27,18 @@ def _kinds(plugins):
     """The kinds table, with the kinds named by ``--plugin module:attr`` added."""
     from importlib import import_module
 
-    from orch.kinds import KINDS, Kind, register
+    from orch.kinds import KINDS, kinds_in, register
 
     table = KINDS
     for spec in plugins:
         module_name, _, attr = spec.partition(":")
         try:
-            found = getattr(import_module(module_name), attr or "KIND")
+            found = kinds_in(getattr(import_module(module_name), attr or "KIND"), "--plugin %s" % spec)
         except (ImportError, AttributeError) as error:
             raise UsageError("--plugin %s: %s" % (spec, error)) from None
-        for kind in found if isinstance(found, (list, tuple)) else (found,):
-            if not isinstance(kind, Kind):
-                raise UsageError("--plugin %s: %r is not an orch.kinds.Kind" % (spec, kind))
+        except TypeError as error:
+            raise UsageError(str(error)) from None
+        for kind in found:
             table = register(kind, table)
     return table
 
@@ -491,7 +491,14 @@ def main(argv=None):
 
     args = parser().parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        # what is still buffered goes now, while a closed pipe can still be answered quietly
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # the reader went away (orch render ... | head -1): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except RecipeError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
@@ -507,10 +514,6 @@ def main(argv=None):
         return code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        # the reader went away (orch status | head): say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
 
 
 def _exit_code(error):

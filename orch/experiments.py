@@ -30,11 +30,13 @@ from pyrsistent import PClass, field, pmap
 
 from orch import schema
 from orch.errors import Problem, RecipeError
+from orch.metrics import DEFAULT_SCRAPE_INTERVAL
 from orch.recipe import parse_job
+from orch.sections.conductor import conductor_script
 from orch.sweep import Sweep
 
 __all__ = (
-    "Member", "Experiment", "parse_experiment", "experiment_state", "conductor_script", "member_adjustment", "aimed_at",
+    "Member", "Experiment", "parse_experiment", "experiment_state", "member_adjustment", "aimed_at",
     "member_jobs", "experiment_scripts",
 )
 
@@ -96,7 +98,6 @@ def _item(role):
 DURATION = r"(?:\d+(?:ms|s|m|h|d|w|y))+"
 EXPORTERS = ("node_exporter", "cadvisor")
 MONITORING_SERVICES = ("prometheus", "grafana")
-DEFAULT_SCRAPE_INTERVAL = "5s"
 
 MONITORING = schema.Mapping(
     {
@@ -221,7 +222,7 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
     node = document["experiment"]
     base = os.path.dirname(os.path.abspath(filename)) if not filename.startswith("<") else os.getcwd()
     members = {"service": [], "client": []}
-    jobs = {}
+    jobs, positions = {}, {}
     for role, key in (("service", "services"), ("client", "clients")):
         for index, item in enumerate(block.get(key, ())):
             prefix = "experiment.%s[%d]" % (key, index)
@@ -247,6 +248,7 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
             alias = item.get("as") or job.name
             members[role].append(Member(role=role, alias=alias, text=member_text, source=source, target=item.get("target")))
             jobs[id(members[role][-1])] = job
+            positions[id(members[role][-1])] = index
     aliases = [m.alias for m in members["service"]]
     for index, alias in enumerate(aliases):
         if alias in aliases[:index]:
@@ -257,6 +259,16 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
         if target is not None and target not in aliases:
             problems.append(Problem(filename, schema.key_line(node["clients"][index], "target"), "experiment.clients[%d].target" % index,
                                     "no service %r in this experiment (it has: %s)" % (target, ", ".join(aliases) or "none")))
+    kind_of = {m.alias: jobs[id(m)].kind for m in members["service"]}
+    for client in members["client"]:
+        index = positions[id(client)]
+        wanted = jobs[id(client)].target.kind
+        aimed = client.target if client.target is not None else (aliases[0] if len(aliases) == 1 else None)
+        if wanted and aimed in kind_of and kind_of[aimed] != wanted:
+            item = node["clients"][index]
+            line = schema.key_line(item, "target") if client.target is not None else schema.line_of(item)
+            problems.append(Problem(filename, line, "experiment.clients[%d]" % index + (".target" if client.target else ""),
+                                    "%s is a %s service; client %s loads %s" % (aimed, kind_of[aimed], client.alias, wanted)))
     for client in members["client"]:
         if client.target is None and len(aliases) != 1:
             problems.append(Problem(filename, 0, "experiment.clients", "a client without target: needs an experiment with exactly one service"))
@@ -325,32 +337,6 @@ def experiment_state(members):
     if all(m["state"] in terminal for m in members):
         return "cancelled", "every job ended"
     return "pending", ""
-
-
-def conductor_script(experiment_name, run_id, run_dir, service_job_ids, *, stop=True, prometheus_endpoint=None,
-                     scrape_interval=DEFAULT_SCRAPE_INTERVAL, start=0):
-    """The small job that runs once every client has ended (submitted with afterany).
-
-    It saves the run's metrics from its Prometheus (when the experiment has
-    monitoring: ``prometheus_endpoint`` names that endpoint file), then stops
-    the services (unless ``stop`` is false: ``keep_services``).
-    """
-    from orch.metrics import collection_lines
-    from orch.quoting import sbatch_flag, shell_line
-
-    lines = [
-        "#!/bin/bash",
-        sbatch_flag("job-name", "%s_%s_conductor" % (experiment_name, run_id)),
-        sbatch_flag("output", "%s/logs/conductor-%%j.out" % run_dir),
-        sbatch_flag("time", "00:10:00"),
-        "# rendered by orch: once the experiment's clients have ended, keeps its metrics and stops its services",
-    ]
-    if prometheus_endpoint:
-        lines.extend(collection_lines(prometheus_endpoint, run_dir + "/metrics", run_id, scrape_interval, start))
-    if stop and service_job_ids:
-        lines.append(shell_line("scancel", *service_job_ids))
-        lines.append(shell_line("printf", "%s\\n", "services stopped") + " >&2")
-    return "\n".join(lines) + "\n"
 
 
 def member_adjustment(experiment, member, run_id):

@@ -12,7 +12,6 @@ import re
 from pyrsistent import PClass, field
 
 __all__ = (
-    "STATES",
     "TERMINAL",
     "SlurmJob",
     "orch_state",
@@ -24,7 +23,6 @@ __all__ = (
     "SQUEUE_FORMAT",
 )
 
-STATES = ("created", "submitted", "pending", "running", "completed", "failed", "cancelled")
 TERMINAL = frozenset(("completed", "failed", "cancelled"))
 
 PENDING = frozenset(("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT"))

@@ -1,7 +1,7 @@
-"""An experiment's resource metrics: what orch asks its Prometheus, and the shell lines that keep the answers.
+"""An experiment's resource metrics: what orch asks its Prometheus, and how the report titles the answers.
 
-The conductor job runs these lines once every client has ended, before it
-stops the services: one range query per metric over the whole run, saved as
+The conductor job (``orch.sections.conductor``) runs these queries once every
+client has ended, before it stops the services: one range query per metric over the whole run, saved as
 Prometheus answered (``metrics/<name>.json``), plus the scrape targets as
 Prometheus saw them (``metrics/targets.json``). ``orch report`` plots them.
 
@@ -11,12 +11,10 @@ measures containers.
 """
 import re
 
-from orch.quoting import shell_line, word
-from orch.sections import endpoint_reads
-
-__all__ = ("duration_seconds", "queries", "collection_lines", "TARGETS_FILE", "TITLES")
+__all__ = ("duration_seconds", "queries", "TARGETS_FILE", "TITLES", "MAX_POINTS", "DEFAULT_SCRAPE_INTERVAL")
 
 TARGETS_FILE = "targets.json"
+DEFAULT_SCRAPE_INTERVAL = "5s"
 # points per series at most: a day-long run still makes a small file
 MAX_POINTS = 500
 
@@ -64,46 +62,3 @@ def queries(run_id, scrape_interval):
         ("container_memory_bytes", "%s (container_memory_usage_bytes{%s})" % (by, run)),
         ("clients_running", "sum by (orch_name) (orch_client_running{%s})" % run),
     )
-
-
-def collection_lines(endpoint_file, metrics_dir, run_id, scrape_interval, start):
-    """Shell lines that save the range queries of ``queries`` from ``start`` (epoch seconds) until now.
-
-    + endpoint_file: the Prometheus endpoint JSON (host, port) the monitoring job published
-    A query that fails is reported and skipped: monitoring never fails the run.
-    """
-    step = duration_seconds(scrape_interval)
-    lines = [
-        "orch_prometheus=%s" % word(endpoint_file),
-        "orch_metrics=%s" % word(metrics_dir),
-        'if [ -s "$orch_prometheus" ]; then',
-    ]
-    lines.extend("    " + line for line in endpoint_reads('"$orch_prometheus"'))
-    lines.extend([
-        '    orch_url="http://$orch_host:$orch_port"',
-        "    orch_start=%d" % start,
-        "    orch_end=$(date +%s)",
-        "    orch_step=$(( (orch_end - orch_start) / %d ))" % MAX_POINTS,
-        '    if [ "$orch_step" -lt %d ]; then orch_step=%d; fi' % (step, step),
-        '    mkdir -p "$orch_metrics"',
-        "    orch_keep() {",
-        # written whole or not at all: the report never reads half an answer
-        '        if "${@:2}" -o "$orch_metrics/.$1.$$"; then mv -f "$orch_metrics/.$1.$$" "$orch_metrics/$1"',
-        '        else rm -f "$orch_metrics/.$1.$$"; printf \'metrics: %s not collected\\n\' "$1" >&2; fi',
-        "    }",
-        "    orch_query() {",
-        '        orch_keep "$1.json" curl -fsS --max-time 30 -G "$orch_url/api/v1/query_range" --data-urlencode "query=$2" '
-        '--data-urlencode "start=$orch_start" --data-urlencode "end=$orch_end" --data-urlencode "step=$orch_step"',
-        "    }",
-    ])
-    lines.extend("    " + shell_line("orch_query", name, query) for name, query in queries(run_id, scrape_interval))
-    lines.extend(
-        (
-            '    orch_keep %s curl -fsS --max-time 30 "$orch_url/api/v1/targets"' % TARGETS_FILE,
-            "    printf 'metrics: saved in %s\\n' \"$orch_metrics\" >&2",
-            "else",
-            "    printf 'metrics: no Prometheus endpoint (%s): nothing collected\\n' \"$orch_prometheus\" >&2",
-            "fi",
-        )
-    )
-    return tuple(lines)

@@ -13,7 +13,7 @@ from pyrsistent import pmap
 from orch import schema
 from orch.errors import Problem, RecipeError
 from orch.kinds import KINDS, kind_named
-from orch.records import Container, HealthCheck, Job, Resources, Target, frozen
+from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, Target, frozen
 from orch.sites import site_named
 from orch.sweep import Sweep
 
@@ -21,7 +21,6 @@ __all__ = ("load_job", "parse_job", "recipe_id", "RUNTIME_NAMES", "COMMON_FIELDS
 
 RUNTIME_NAMES = ("apptainer", "host")
 
-NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 # SLURM --time: minutes, minutes:seconds, hours:minutes:seconds, days-hours[:minutes[:seconds]]
 TIME = r"(?:\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2}|UNLIMITED|INFINITE)"
 # SLURM --mem: a whole number with an optional K/M/G/T unit (and B); no fractions, no KiB
@@ -29,7 +28,6 @@ MEM = r"\d+(?:[KkMmGgTt][Bb]?)?"
 # SLURM --gres: name[:type][:count], comma-separated
 GRES = r"[A-Za-z][A-Za-z0-9_]*(?::[A-Za-z0-9_.-]+)?(?::\d+)?(?:,[A-Za-z][A-Za-z0-9_]*(?::[A-Za-z0-9_.-]+)?(?::\d+)?)*"
 PLAIN = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}"
-SAFE_PATH = r"[A-Za-z0-9_./+-]+"
 
 RESOURCES = schema.Mapping(
     {
@@ -318,7 +316,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         site_profile = site_named(site)
     except KeyError as error:
         problems.append(Problem(filename, 0, "--site", str(error.args[0])))
-    if job_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", job_id):
+    if job_id is not None and not re.fullmatch(NAME, job_id):
         problems.append(Problem(filename, 0, "--id", "%r: use letters, digits and _ . - only" % job_id))
     for option, path in (("--run-dir", run_dir), ("--endpoints-dir", endpoints_dir)):
         if path is not None and not re.fullmatch(SAFE_PATH, path):
@@ -362,8 +360,6 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         parameters=pmap(parameters),
         sweep_parallelism=block.get("sweep_parallelism", 1),
         target=target,
-        script=pmap(block.get("script", {})),
-        output=pmap(block.get("output", {})),
         site=site_profile,
         runtime=runtime,
         run_dir=run_dir or "%s/%s" % (site_profile.runs_root, job_name),

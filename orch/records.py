@@ -3,6 +3,8 @@
 Records are built once, at the edge, by ``orch.recipe``; section functions
 read them and never change them (``.set`` returns a new record).
 """
+import re
+
 from pyrsistent import PClass, field, pmap, pvector, pvector_field
 
 __all__ = (
@@ -13,7 +15,24 @@ __all__ = (
     "Site",
     "Job",
     "RESOURCE_FLAGS",
+    "NAME",
+    "SAFE_PATH",
 )
+
+# what a name or a path must look like before it may reach a script (recipes are checked against the same)
+NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+SAFE_PATH = r"[A-Za-z0-9_./+-]+"
+
+
+def matching(pattern, what):
+    """A pyrsistent invariant: the value matches ``pattern`` whole.
+
+    >>> matching(NAME, "a name")("redis; rm -rf /")
+    (False, "a name: 'redis; rm -rf /' is not allowed (letters, digits and _ . - only)")
+    """
+    allowed = "letters, digits and _ . / + - only" if pattern == SAFE_PATH else "letters, digits and _ . - only"
+    return lambda value: (re.fullmatch(pattern, value) is not None, "%s: %r is not allowed (%s)" % (what, value, allowed))
+
 
 OPTIONAL_INT = (int, type(None))
 OPTIONAL_STR = (str, type(None))
@@ -99,9 +118,11 @@ class Job(PClass):
     """One SLURM job: a service or a client, with where and how it runs."""
 
     role = field(type=str, mandatory=True, invariant=lambda r: (r in ("service", "client"), "role"))
-    kind = field(type=str, mandatory=True)
-    name = field(type=str, mandatory=True)
-    id = field(type=str, mandatory=True)
+    # names reach the script unquoted in places (job name, log lines, file names): checked here,
+    # so that a record built in code cannot carry what a recipe could not
+    kind = field(type=str, mandatory=True, invariant=matching(NAME, "kind"))
+    name = field(type=str, mandatory=True, invariant=matching(NAME, "name"))
+    id = field(type=str, mandatory=True, invariant=matching(NAME, "id"))
     description = field(type=OPTIONAL_STR, initial=None)
     container_image = field(type=OPTIONAL_STR, initial=None)
     command = field(type=OPTIONAL_STR, initial=None)
@@ -127,13 +148,11 @@ class Job(PClass):
     duration = field(type=OPTIONAL_INT, initial=None)
     parameters = field(initial=pmap())
     target = field(type=(Target, type(None)), initial=None)
-    script = field(initial=pmap())
-    output = field(initial=pmap())
     # where and how
     site = field(type=Site, mandatory=True)
     runtime = field(type=str, initial="apptainer")
-    run_dir = field(type=str, mandatory=True)
-    endpoints_dir = field(type=str, mandatory=True)
+    run_dir = field(type=str, mandatory=True, invariant=matching(SAFE_PATH, "run_dir"))
+    endpoints_dir = field(type=str, mandatory=True, invariant=matching(SAFE_PATH, "endpoints_dir"))
     grace = field(type=int, initial=30)
     # array tasks of a sweep that may run at once (1: points never share the service)
     sweep_parallelism = field(type=int, initial=1)

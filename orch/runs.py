@@ -15,7 +15,7 @@ from orch.recipe import parse_job
 
 __all__ = (
     "submit_recipe", "submit_text", "refresh", "wait_for", "cancel_runs", "log_files", "read_log", "result_documents", "as_json",
-    "WaitFailed", "run_experiment", "refresh_experiments", "stop_experiment", "members_of",
+    "WaitFailed", "submit_job", "run_experiment", "refresh_experiments", "stop_experiment", "members_of",
 )
 
 
@@ -67,8 +67,18 @@ def submit_text(text, source, *, site="meluxina", runtime="apptainer", remote=No
     job, sbatch_options = _aimed(job, target, target_endpoint, remote, tuple(sbatch_options))
     if adjust is not None:
         job = adjust(job)
+    return submit_job(job, text, source, site=site, runtime=runtime, remote=remote, sbatch_options=sbatch_options, extra=extra,
+                      kinds=kinds, runner=runner)
+
+
+def submit_job(job, text, source, *, site, runtime, remote=None, sbatch_options=(), extra=None, kinds=None, runner=slurm.run):
+    """Register, render and submit a job record built from recipe ``text``; return its run record.
+
+    A refused submission removes the registry entry again.
+    """
     from orch import render_job
 
+    run_id, job_run_dir, endpoints = job.id, job.run_dir, job.endpoints_dir
     script = render_job(job, kinds)
     record = {
         "id": run_id,
@@ -309,32 +319,13 @@ def as_json(records):
 # ---------------------------------------------------------------- experiments
 
 
-def _member_adjustment(experiment, member, run_id):
-    """``Job -> Job``: what the experiment adds to one member (its label, exporters, the experiment's sweep)."""
-    from pyrsistent import pmap
-
-    def adjust(job):
-        job = job.set(experiment=run_id)
-        if member.monitoring:
-            return job
-        if "node_exporter" in experiment.exporters:
-            job = job.set(node_exporter=True)
-        if "cadvisor" in experiment.exporters and job.role == "service":
-            job = job.set(cadvisor=True)
-        if member.sweep:
-            job = job.set(parameters=pmap(dict(job.parameters, **member.sweep)))
-        return job
-
-    return adjust
-
-
 def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, kinds=None, runner=slurm.run):
     """Submit an experiment: its monitoring, its services, each client aimed at its service, then the conductor.
 
     Every member is checked before anything is submitted; if a submission is
     refused part-way, what was already submitted is cancelled and forgotten.
     """
-    from orch.experiments import DEFAULT_SCRAPE_INTERVAL, conductor_script, parse_experiment
+    from orch.experiments import conductor_of, member_jobs, parse_experiment
 
     try:
         with open(path, encoding="utf-8") as handle:
@@ -344,11 +335,12 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
     experiment = parse_experiment(text, str(path), site=site, runtime=runtime, kinds=kinds)
     run_id = _new_id()
     started = int(time.time())
-    run_dir = registry.run_dir(run_id)
+    runs_root = registry.runs_dir() if remote is None else "%s/orch-runs" % slurm.remote_home(remote, runner=runner)
+    run_dir = "%s/%s" % (runs_root, run_id)
     endpoints = run_dir + "/endpoints"
-    if remote is not None:
-        base = "%s/orch-runs/%s" % (slurm.remote_home(remote, runner=runner), run_id)
-        run_dir, endpoints = base, base + "/endpoints"
+    ids = {}
+    jobs = member_jobs(experiment, run_id, runs_root, site=site, runtime=runtime,
+                       member_id=lambda index: ids.setdefault(index, _new_id()), kinds=kinds)
     record = {
         "id": run_id, "name": experiment.name, "kind": "experiment", "role": "experiment",
         "job_name": "%s_%s" % (experiment.name, run_id), "recipe": os.path.abspath(str(path)), "site": site,
@@ -362,33 +354,28 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
     try:
         slurm.make_dirs(run_dir + "/logs", remote=remote, runner=runner)
         services = {}
-        # the monitoring first: it is up to watch the services start
-        for member in sorted(experiment.services, key=lambda m: not m.monitoring):
-            member_record = submit_text(member.text, member.source, site=site, runtime=runtime, remote=remote,
-                                        endpoints_dir=endpoints, extra={"experiment": run_id, "alias": member.alias,
-                                                                        "monitoring": member.monitoring},
-                                        adjust=_member_adjustment(experiment, member, run_id), kinds=kinds, runner=runner)
+        # member_jobs orders them: the monitoring first (it is up to watch the services start), then
+        # the services, then each client aimed at its service and started after it
+        for member, job in jobs:
+            extra = {"experiment": run_id, "alias": member.alias}
+            options = ()
+            if member.role == "service":
+                extra["monitoring"] = member.monitoring
+            else:
+                options = ("--dependency=after:%s" % services[member.target]["job_id"],)
+            member_record = submit_job(job, member.text, member.source, site=site, runtime=runtime, remote=remote,
+                                       sbatch_options=options, extra=extra, kinds=kinds, runner=runner)
             submitted.append(member_record)
-            services[member.alias] = member_record
-        for member in experiment.clients:
-            member_record = submit_text(member.text, member.source, site=site, runtime=runtime, remote=remote,
-                                        target=services[member.target], extra={"experiment": run_id, "alias": member.alias},
-                                        adjust=_member_adjustment(experiment, member, run_id), kinds=kinds, runner=runner)
-            submitted.append(member_record)
+            if member.role == "service":
+                services[member.alias] = member_record
         conductor = None
-        clients = [m["job_id"] for m in submitted if m["role"] == "client"]
-        prometheus = services.get("prometheus") if experiment.prometheus else None
-        if clients and (not experiment.keep_services or prometheus):
-            options = ("--dependency=afterany:" + ":".join(clients),)
+        script = conductor_of(experiment, run_id, run_dir, jobs, [m["job_id"] for m in submitted], started)
+        if script is not None:
+            options = ("--dependency=afterany:" + ":".join(m["job_id"] for m in submitted if m["role"] == "client"),)
             from orch.sites import site_named
 
             if site_named(site).account:
                 options += ("--account=" + site_named(site).account,)
-            script = conductor_script(
-                experiment.name, run_id, run_dir, [s["job_id"] for s in services.values()], stop=not experiment.keep_services,
-                prometheus_endpoint="%s/%s.json" % (endpoints, prometheus["job_name"]) if prometheus else None,
-                scrape_interval=experiment.scrape_interval or DEFAULT_SCRAPE_INTERVAL, start=started,
-            )
             conductor = slurm.submit(script, options=options, remote=remote, runner=runner)
     except BaseException:
         live = [m["job_id"] for m in submitted]

@@ -3,6 +3,9 @@ import json
 
 from hypothesis import strategies as st
 
+from orch import schema
+from orch.kinds import CLIENT_KINDS, SERVICE_KINDS
+
 # values that would do something if a shell ever interpreted them
 HOSTILE = (
     "$(touch /tmp/orch-pwned)",
@@ -64,7 +67,7 @@ def resources(draw):
 
 
 @st.composite
-def service_recipes(draw, kinds=("redis", "ollama", "chroma", "mysql", "prometheus", "grafana")):
+def service_recipes(draw, kinds=tuple(sorted(kind.name for kind in SERVICE_KINDS))):
     """(yaml text, data) of a valid service recipe with hostile values wherever values are free text."""
     data = {"name": draw(st.sampled_from(kinds))}
     if draw(st.booleans()):
@@ -84,21 +87,26 @@ def service_recipes(draw, kinds=("redis", "ollama", "chroma", "mysql", "promethe
 
 @st.composite
 def client_recipes(draw):
-    kind = draw(st.sampled_from(("redis_benchmark", "chroma_benchmark", "mysql_benchmark", "ollama_benchmark")))
+    kind = draw(st.sampled_from(sorted(CLIENT_KINDS, key=lambda k: k.name)))
     numbers = st.lists(st.integers(1, 500), min_size=1, max_size=3, unique=True)
-    parameter = {
-        "redis_benchmark": "clients", "chroma_benchmark": "batch_size",
-        "mysql_benchmark": "num_connections", "ollama_benchmark": "concurrent_requests",
-    }[kind]
     data = {
-        "name": kind,
+        "name": kind.name,
         "resources": draw(resources()),
         "environment": draw(st.dictionaries(env_names, hostile_values, max_size=2)),
         "duration": draw(st.integers(1, 3600)),
-        "parameters": {parameter: draw(numbers)},
+        "parameters": {},
         "enable_node_exporter": draw(st.booleans()),
     }
+    sweepable = sweepable_numbers(kind)
+    if sweepable:
+        data["parameters"][draw(st.sampled_from(sweepable))] = draw(numbers)
     return to_yaml("client", data), data
+
+
+def sweepable_numbers(kind):
+    """The kind's parameters that take a list of whole numbers (each value up to 500 allowed): a sweep."""
+    return sorted(name for name, spec in kind.fields.items()
+                  if isinstance(spec, schema.Numbers) and spec.item.lo <= 1 and (spec.item.hi is None or spec.item.hi >= 500))
 
 
 def to_yaml(role, data):

@@ -101,3 +101,14 @@ def test_render_path_imports_nothing_heavy(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("reader", ["head -1", "true"])
+def test_a_reader_that_goes_away_ends_render_quietly(tmp_path, reader):
+    # `orch render R | head -1`: no "Broken pipe" message, no traceback, whichever side finishes first
+    command = "%s -m orch render %s --no-mkdir | %s >/dev/null; echo \"status ${PIPESTATUS[0]}\"" % (sys.executable, REDIS, reader)
+    for _ in range(3):
+        result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert result.stderr == ""
+        assert result.stdout.strip() in ("status 0", "status 141")

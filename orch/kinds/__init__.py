@@ -2,14 +2,16 @@
 
 A kind is a record: its role (service or client), its list of section
 functions, the recipe fields of its own, and a few defaults. The built-in
-kinds live in this package, one module each; ``kind_named`` also finds a
+kinds live in this package, one module each, found by ``discovered`` (a new
+kind is a new module, named nowhere else); ``kind_named`` also finds a
 seed-style variant name (``chroma_benchmark_hd``, ``redis_parametric_benchmark``).
 """
+import pkgutil
 from importlib import import_module
 
 from pyrsistent import PClass, field, pmap
 
-__all__ = ("Kind", "KINDS", "SERVICE_KINDS", "CLIENT_KINDS", "kind_named", "register")
+__all__ = ("Kind", "KINDS", "SERVICE_KINDS", "CLIENT_KINDS", "kind_named", "register", "kinds_in", "discovered")
 
 
 class Kind(PClass):
@@ -31,17 +33,36 @@ class Kind(PClass):
     target = field(type=(str, type(None)), initial=None)
 
 
-SERVICE_MODULES = ("ollama", "redis", "chroma", "mysql", "prometheus", "grafana")
-CLIENT_MODULES = ("ollama_benchmark", "redis_benchmark", "chroma_benchmark", "mysql_benchmark")
+def kinds_in(found, where):
+    """The kinds ``found`` holds: a ``Kind``, or a list or tuple of them; ``TypeError`` for anything else.
+
+    + where: what to name in the error (``--plugin mod:attr``, a module)
+    """
+    items = found if isinstance(found, (list, tuple)) else (found,)
+    for item in items:
+        if not isinstance(item, Kind):
+            raise TypeError("%s: %r is not an orch.kinds.Kind" % (where, item))
+    return tuple(items)
 
 
-def _load(names):
-    return tuple(import_module("orch.kinds." + name).KIND for name in names)
+def discovered(package=__name__):
+    """Every kind of the package's modules: each module's ``KIND`` (or ``KINDS``), in module-name order.
+
+    A module without either is a helper (``common``, ``client``). A new kind is a
+    new module here; nothing else names it.
+    """
+    found = []
+    for module in sorted(info.name for info in pkgutil.iter_modules(import_module(package).__path__)):
+        loaded = import_module("%s.%s" % (package, module))
+        for attr in ("KIND", "KINDS"):
+            if hasattr(loaded, attr):
+                found.extend(kinds_in(getattr(loaded, attr), "%s.%s.%s" % (package, module, attr)))
+    return tuple(found)
 
 
-SERVICE_KINDS = _load(SERVICE_MODULES)
-CLIENT_KINDS = _load(CLIENT_MODULES)
-KINDS = {kind.name: kind for kind in SERVICE_KINDS + CLIENT_KINDS}
+KINDS = {kind.name: kind for kind in discovered()}
+SERVICE_KINDS = tuple(kind for kind in KINDS.values() if kind.role == "service")
+CLIENT_KINDS = tuple(kind for kind in KINDS.values() if kind.role == "client")
 
 
 def register(kind, kinds=None):

@@ -1,9 +1,9 @@
 """Chroma: ``chroma run`` with its data in the run directory (or the recipe's persist_directory)."""
 from orch import schema
-from orch.kinds import Kind
 from orch.kinds.common import command_or, local_url, probe_http, setting
+from orch.kinds.service import service_kind
 from orch.quoting import Raw, word
-from orch.sections import banner, service_port, service_sections
+from orch.sections import banner, service_port
 
 __all__ = ("KIND",)
 
@@ -57,20 +57,15 @@ def probe(job):
     return probe_http(*urls)
 
 
-KIND = Kind(
-    name="chroma",
-    role="service",
-    summary="Chroma vector database (chroma run; data under the run directory)",
+KIND = service_kind(
+    "chroma",
+    "Chroma vector database (chroma run; data under the run directory)",
     fields={"persist_directory": schema.Text(allow_empty=False)},
     port=PORT,
     docker_source=SOURCE,
     health_path=HEARTBEAT,
-    sections=service_sections(
-        command=command,
-        probe=probe,
-        port=lambda job: service_port(job, PORT),
-        docker_source=SOURCE,
-        setup=(setup,),
-        env=lambda job: (("ANONYMIZED_TELEMETRY", "false"),),
-    ),
+    command=command,
+    probe=probe,
+    setup=(setup,),
+    env=lambda job: (("ANONYMIZED_TELEMETRY", "false"),),
 )

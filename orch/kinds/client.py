@@ -36,8 +36,11 @@ def flag_words(flags, values):
     return tuple(words)
 
 
-def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source="docker://python:3.11-slim"):
-    """A client kind whose load generator is ``python3 -m orch.clients.<name>``."""
+def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source="docker://python:3.11-slim", env=None):
+    """A client kind whose load generator is ``python3 -m orch.clients.<name>``.
+
+    + env: ``job -> pairs`` of environment variables the load generator gets (the recipe's own win)
+    """
 
     def program(job):
         return (
@@ -57,5 +60,5 @@ def client_kind(name, target, summary, parameters, flags, aliases=(), docker_sou
         aliases=dict(aliases),
         docker_source=docker_source,
         target=target,
-        sections=client_sections(program, arguments, docker_source),
+        sections=client_sections(program, arguments, docker_source, env=env),
     )

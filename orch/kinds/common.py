@@ -1,7 +1,7 @@
 """Small helpers the kinds share."""
 from orch.quoting import Raw, shell_line
 
-__all__ = ("setting", "command_or", "health_url", "local_url", "probe_http", "env_pairs")
+__all__ = ("setting", "command_or", "health_url", "local_url", "probe_http")
 
 
 def setting(job, name, default=None):
@@ -43,11 +43,3 @@ def probe_http(*urls):
 
     return http_probe(*urls)
 
-
-def env_pairs(*pairs):
-    """``job -> pairs``, dropping pairs whose value is None."""
-
-    def defaults(job):
-        return tuple((name, value(job) if callable(value) else value) for name, value in pairs if value is not None)
-
-    return defaults

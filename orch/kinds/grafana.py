@@ -10,10 +10,10 @@ from functools import lru_cache
 from importlib.resources import files
 
 from orch import schema
-from orch.kinds import Kind
-from orch.kinds.common import command_or, health_url, probe_http, setting
+from orch.kinds.common import command_or, setting
+from orch.kinds.service import service_kind
 from orch.quoting import Literal, Raw, heredoc, word
-from orch.sections import await_endpoint, banner, service_port, service_sections
+from orch.sections import await_endpoint, banner, service_port
 
 __all__ = ("KIND", "datasources_yaml", "shipped_dashboards")
 
@@ -174,14 +174,9 @@ def command(job):
     return command_or(job, "grafana-server", ("--homepath=/usr/share/grafana",))
 
 
-def probe(job):
-    return probe_http(health_url(job, service_port(job, PORT), "/api/health"))
-
-
-KIND = Kind(
-    name="grafana",
-    role="service",
-    summary="Grafana (the run's Prometheus as datasource, orch's dashboards; not runnable on orch's test machines)",
+KIND = service_kind(
+    "grafana",
+    "Grafana (the run's Prometheus as datasource, orch's dashboards; not runnable on orch's test machines)",
     fields={
         "dashboards": schema.TextList(schema.Text(allow_empty=False)),
         "orch_dashboards": schema.Boolean(),
@@ -207,12 +202,7 @@ KIND = Kind(
     port=PORT,
     docker_source=SOURCE,
     health_path="/api/health",
-    sections=service_sections(
-        command=command,
-        probe=probe,
-        port=lambda job: service_port(job, PORT),
-        docker_source=SOURCE,
-        setup=(setup,),
-        env=environment,
-    ),
+    command=command,
+    setup=(setup,),
+    env=environment,
 )

@@ -4,11 +4,11 @@ The readiness check is ``mysqladmin ping``; the endpoint is published only
 after the database, the user and the recipe's ``init_script`` are in place.
 """
 from orch import schema
-from orch.kinds import Kind
 from orch.kinds.common import setting
+from orch.kinds.service import service_kind
 from orch.quoting import Raw, heredoc, shell_line, word
 from orch.runtimes import runtime_of
-from orch.sections import banner, service_port, service_sections
+from orch.sections import banner, service_port
 
 __all__ = ("KIND", "sql_string", "bootstrap_sql", "option_file_value")
 
@@ -182,10 +182,9 @@ def bootstrap(job):
 
 IDENT = dict(pattern=r"[A-Za-z0-9_]{1,64}", hint="a plain name (letters, digits, _)")
 
-KIND = Kind(
-    name="mysql",
-    role="service",
-    summary="MySQL/MariaDB server (data directory initialised in the job; database, user, init_script)",
+KIND = service_kind(
+    "mysql",
+    "MySQL/MariaDB server (data directory initialised in the job; database, user, init_script)",
     fields={
         "root_password": schema.Text(),
         "database": schema.Text(**IDENT),
@@ -200,12 +199,8 @@ KIND = Kind(
     },
     port=PORT,
     docker_source=SOURCE,
-    sections=service_sections(
-        command=command,
-        probe=probe,
-        port=lambda job: service_port(job, PORT),
-        docker_source=SOURCE,
-        setup=(setup,),
-        ready=(bootstrap,),
-    ),
+    command=command,
+    probe=probe,
+    setup=(setup,),
+    ready=(bootstrap,),
 )

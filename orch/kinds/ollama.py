@@ -1,10 +1,10 @@
 """Ollama: ``ollama serve``, then the recipe's model pulled and loaded before the endpoint is published."""
 from orch import schema
-from orch.kinds import Kind
-from orch.kinds.common import command_or, health_url, local_url, probe_http, setting
+from orch.kinds.common import command_or, local_url, setting
+from orch.kinds.service import service_kind
 from orch.quoting import Raw, shell_line, word
 from orch.runtimes import runtime_of
-from orch.sections import banner, service_port, service_sections
+from orch.sections import banner, service_port
 
 __all__ = ("KIND",)
 
@@ -14,10 +14,6 @@ SOURCE = "docker://ollama/ollama:latest"
 
 def command(job):
     return command_or(job, "ollama", ("serve",))
-
-
-def probe(job):
-    return probe_http(health_url(job, service_port(job, PORT), "/api/tags"))
 
 
 def environment(job):
@@ -46,10 +42,9 @@ def model_ready(job):
     )
 
 
-KIND = Kind(
-    name="ollama",
-    role="service",
-    summary="Ollama LLM server (ollama serve; model pulled and loaded before clients start; --nv with a GPU)",
+KIND = service_kind(
+    "ollama",
+    "Ollama LLM server (ollama serve; model pulled and loaded before clients start; --nv with a GPU)",
     fields={
         "model": schema.Text(pattern=r"[A-Za-z0-9][A-Za-z0-9._:/-]*", hint="an Ollama model name (e.g. llama3.2:1b)"),
         "gpu_layers": schema.Integer(0, 100000),
@@ -57,12 +52,7 @@ KIND = Kind(
     port=PORT,
     docker_source=SOURCE,
     health_path="/api/tags",
-    sections=service_sections(
-        command=command,
-        probe=probe,
-        port=lambda job: service_port(job, PORT),
-        docker_source=SOURCE,
-        ready=(model_ready,),
-        env=environment,
-    ),
+    command=command,
+    ready=(model_ready,),
+    env=environment,
 )

@@ -4,10 +4,10 @@ A ``service_id`` target is found through the endpoints directory when the
 job starts (bounded wait), so nobody copies node names into the recipe.
 """
 from orch import schema
-from orch.kinds import Kind
-from orch.kinds.common import command_or, health_url, probe_http, setting
+from orch.kinds.common import command_or, setting
+from orch.kinds.service import service_kind
 from orch.quoting import Raw, shell_line, word
-from orch.sections import await_endpoint, banner, service_port, service_sections
+from orch.sections import await_endpoint, banner, service_port
 
 __all__ = ("KIND", "config_lines")
 
@@ -73,14 +73,9 @@ def command(job):
     )
 
 
-def probe(job):
-    return probe_http(health_url(job, service_port(job, PORT), "/-/ready"))
-
-
-KIND = Kind(
-    name="prometheus",
-    role="service",
-    summary="Prometheus (scrapes monitoring_targets, found by service id, and orch's published targets)",
+KIND = service_kind(
+    "prometheus",
+    "Prometheus (scrapes monitoring_targets, found by service id, and orch's published targets)",
     fields={
         "monitoring_targets": schema.ListOf(
             schema.Mapping(
@@ -101,11 +96,6 @@ KIND = Kind(
     port=PORT,
     docker_source=SOURCE,
     health_path="/-/ready",
-    sections=service_sections(
-        command=command,
-        probe=probe,
-        port=lambda job: service_port(job, PORT),
-        docker_source=SOURCE,
-        setup=(setup,),
-    ),
+    command=command,
+    setup=(setup,),
 )

@@ -1,9 +1,9 @@
 """Redis: ``redis-server`` with orch's config (persistence, maxmemory, password)."""
 from orch import schema
-from orch.kinds import Kind
 from orch.kinds.common import command_or, setting
+from orch.kinds.service import service_kind
 from orch.quoting import Literal, Raw, heredoc
-from orch.sections import banner, service_port, service_sections
+from orch.sections import banner, service_port
 
 __all__ = ("KIND", "config_text", "redis_string")
 
@@ -76,10 +76,9 @@ def environment(job):
     return (("REDISCLI_AUTH", Literal(password)),) if password else ()
 
 
-KIND = Kind(
-    name="redis",
-    role="service",
-    summary="Redis in-memory store (redis-server; persistence none/rdb/aof/both, maxmemory, password)",
+KIND = service_kind(
+    "redis",
+    "Redis in-memory store (redis-server; persistence none/rdb/aof/both, maxmemory, password)",
     fields={
         "persistence": schema.Text(choices=("none", "rdb", "aof", "both")),
         "maxmemory": schema.Text(pattern=r"\d+(?:[kKmMgG][bB]?|[bB])?", hint="a redis memory size (e.g. 512mb, 2gb)"),
@@ -88,12 +87,8 @@ KIND = Kind(
     env_fields={"REDIS_PERSISTENCE": "persistence", "REDIS_MAXMEMORY": "maxmemory", "REDIS_PASSWORD": "password"},
     port=PORT,
     docker_source="docker://redis:7-alpine",
-    sections=service_sections(
-        command=command,
-        probe=probe,
-        port=lambda job: service_port(job, PORT),
-        docker_source="docker://redis:7-alpine",
-        setup=(setup,),
-        env=environment,
-    ),
+    command=command,
+    probe=probe,
+    setup=(setup,),
+    env=environment,
 )

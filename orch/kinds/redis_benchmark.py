@@ -2,12 +2,18 @@
 from orch import schema
 from orch.kinds.client import client_kind
 from orch.quoting import Literal
-from orch.sections import environment, environment_with
 from orch.sweep import fixed
 
 __all__ = ("KIND",)
 
-_KIND = client_kind(
+def password_environment(job):
+    """``REDISCLI_AUTH`` from the recipe's ``password``: the client hands it to redis-benchmark,
+    and it stays off the rendered command line and out of the results."""
+    password = fixed(job.parameters or {}).get("password")
+    return (("REDISCLI_AUTH", Literal(password)),) if password else ()
+
+
+KIND = client_kind(
     "redis_benchmark",
     target="redis",
     summary="Redis load with redis-benchmark (clients, data_size, pipeline, tests, requests; lists sweep)",
@@ -43,16 +49,5 @@ _KIND = client_kind(
         "test_persistence": "--test-persistence",
     },
     docker_source="docker://redis:7-alpine",
-)
-
-
-def password_environment(job):
-    """``REDISCLI_AUTH`` from the recipe's ``password``: the client hands it to redis-benchmark,
-    and it stays off the rendered command line and out of the results."""
-    password = fixed(job.parameters or {}).get("password")
-    return (("REDISCLI_AUTH", Literal(password)),) if password else ()
-
-
-KIND = _KIND.set(
-    sections=tuple(environment_with(password_environment) if s is environment else s for s in _KIND.sections)
+    env=password_environment,
 )

@@ -1,0 +1,88 @@
+"""Section functions: ``Job -> tuple of lines``; a script is their concatenation.
+
+Generic sections take only the job. Sections that need a kind's own piece
+(its command, its probe) are curried: ``start(command)`` is a section.
+``service_sections(...)`` and ``client_sections(...)`` assemble the standard
+lists that the built-in kinds use and that a custom service can use too.
+
+One module per part of a script:
+
+- ``header``: ``#!/bin/bash`` and the ``#SBATCH`` directives
+- ``preamble``: the run's variables, orch's helpers (``helpers.sh``), the teardown trap
+- ``prepare``: modules, environment, container image, the recipe's setup_script
+- ``service``: start, readiness, endpoint, wait; ``probes``: the readiness checks
+- ``client``: the target's endpoint and readiness, the sweep point, the load
+- ``monitoring``: node_exporter and cAdvisor sidecars, scrape targets, progress gauges
+- ``conductor``: the experiment's closing job (metrics, then the services stopped)
+"""
+from orch.sections.client import await_endpoint, benchmark, endpoint_reads, sweep_cases, wait_for_target
+from orch.sections.header import header, resource_values
+from orch.sections.lines import banner, render
+from orch.sections.monitoring import sidecars
+from orch.sections.preamble import preamble
+from orch.sections.prepare import environment, environment_with, image, modules, setup_script
+from orch.sections.probes import http_probe, tcp_probe
+from orch.sections.service import health, publish, service_port, start, wait_service
+
+__all__ = (
+    "render",
+    "banner",
+    "header",
+    "preamble",
+    "modules",
+    "environment",
+    "environment_with",
+    "image",
+    "setup_script",
+    "start",
+    "sidecars",
+    "health",
+    "publish",
+    "wait_service",
+    "wait_for_target",
+    "benchmark",
+    "service_sections",
+    "client_sections",
+    "http_probe",
+    "tcp_probe",
+    "service_port",
+    "resource_values",
+    "endpoint_reads",
+    "await_endpoint",
+    "sweep_cases",
+)
+
+
+def service_sections(command, probe, port, docker_source, setup=(), ready=(), env=None):
+    """The standard list of sections of a service kind.
+
+    + command: ``job -> words`` that run the service
+    + probe: ``job -> words`` that succeed once it is ready
+    + port: ``job -> int``, the port clients are told
+    + docker_source: the image to pull when the recipe names none
+    + setup: sections run before the start (config files, data directories)
+    + ready: sections run after the readiness check, before the endpoint is published
+    + env: ``job -> pairs`` of default environment variables
+    """
+    return (
+        (header, preamble, modules, environment_with(env) if env else environment, image(docker_source))
+        + tuple(setup)
+        + (setup_script, start(command), sidecars, health(probe))
+        + tuple(ready)
+        + (publish(port), wait_service)
+    )
+
+
+def client_sections(program, arguments, docker_source, env=None):
+    """The standard list of sections of a client kind (see ``benchmark``); ``env`` as for ``service_sections``."""
+    return (
+        header,
+        preamble,
+        modules,
+        environment_with(env) if env else environment,
+        image(docker_source),
+        setup_script,
+        sidecars,
+        wait_for_target,
+        benchmark(program, arguments),
+    )

@@ -1,0 +1,162 @@
+"""A client's job: find its target (endpoint file or URL), wait until it answers, run the load for this sweep point."""
+from toolz import curry
+
+from orch.quoting import Raw, assignment, shell_line, word
+from orch.runtimes import runtime_of
+from orch.sections.lines import background, banner
+from orch.sections.monitoring import progress
+from orch.sections.probes import http_probe, tcp_probe
+from orch.sweep import combinations
+
+__all__ = ("wait_for_target", "endpoint_reads", "await_endpoint", "target_probe", "parameter_exports", "sweep_cases", "benchmark")
+
+
+def target_probe(job):
+    """Words that succeed when the target answers: one of its health URLs, else a TCP connect."""
+    if job.target.health_paths:
+        return http_probe(*(Raw('"$TARGET_URL"' + word(path)) for path in job.target.health_paths))
+    return tcp_probe(Raw('"$TARGET_HOST"'), Raw('"$TARGET_PORT"'))
+
+
+def endpoint_reads(path, host="orch_host", port="orch_port"):
+    """Lines that read an endpoint file's host (and port, unless ``port`` is None) into shell variables.
+
+    + path: the file, as a shell word
+    They are empty when the file is not there. The host goes on into URLs and
+    sed replacements: anything but a host name or address is dropped.
+    """
+    reads = ("""%s=$(sed -n 's/.*"host": "\\([^"]*\\)".*/\\1/p' %s 2>/dev/null)""" % (host, path),)
+    if port:
+        reads += ("""%s=$(sed -n 's/.*"port": \\([0-9]*\\).*/\\1/p' %s 2>/dev/null)""" % (port, path),)
+    return reads + ('case "$%s" in *[!A-Za-z0-9._-]*) %s= ;; esac' % (host, host),)
+
+
+def await_endpoint(service, seconds, port="orch_port"):
+    """Lines that wait (bounded, 1 s polls) for ``<service>.json`` in the endpoints directory, then read it.
+
+    They leave ``orch_host`` and ``port`` (a variable name, or None) empty when the file never came,
+    or when the service failed first (its ``.failed`` file).
+    """
+    return (
+        'orch_file="$ORCH_ENDPOINTS_DIR"/%s' % word(service + ".json"),
+        "orch_waited_from=$SECONDS",
+        'until [ -s "$orch_file" ] || [ -e "${orch_file%%.json}.failed" ] || [ $((SECONDS - orch_waited_from)) -ge %d ]; do sleep 1; done'
+        % seconds,
+    ) + endpoint_reads('"$orch_file"', port=port)
+
+
+# a service that is about to be ready is not kept waiting; a slow one is not polled hard
+POLL_PAUSE = "    if [ $((SECONDS - orch_started)) -lt 10 ]; then sleep 0.2; else sleep 2; fi"
+
+
+def wait_for_target(job):
+    """Find the target (its endpoint file, or the recipe's URL) and wait, bounded, until it answers."""
+    target = job.target
+    lines = list(banner("target"))
+    lines.extend(progress(job, "waiting"))
+    lines.append("ORCH_WAIT=%d" % target.wait)
+    lines.append("orch_started=$SECONDS")
+    if target.host:
+        lines.append(assignment("TARGET_HOST", target.host))
+        lines.append(assignment("TARGET_PORT", str(target.port)))
+    else:
+        lines.extend(
+            (
+                'ORCH_TARGET_FILE="$ORCH_ENDPOINTS_DIR"/%s' % word(target.name + ".json"),
+                # the service leaves <name>.failed when it fails: stop waiting then, with its reason
+                "orch_target_failed() {",
+                '    if [ -e "${ORCH_TARGET_FILE%.json}.failed" ]; then',
+                '        orch_fail "service %s failed: $(cat "${ORCH_TARGET_FILE%%.json}.failed" 2>/dev/null)" 1' % target.name,
+                "    fi",
+                "}",
+                'until [ -s "$ORCH_TARGET_FILE" ]; do',
+                "    orch_target_failed",
+                '    if [ $((SECONDS - orch_started)) -ge "$ORCH_WAIT" ]; then',
+                '        orch_fail "no endpoint for service %s after $ORCH_WAIT s ($ORCH_TARGET_FILE)" 1' % target.name,
+                "    fi",
+                POLL_PAUSE,
+                "done",
+            )
+            + endpoint_reads('"$ORCH_TARGET_FILE"', "TARGET_HOST", "TARGET_PORT")
+        )
+    lines.append(assignment("TARGET_SCHEME", target.scheme))
+    lines.append('TARGET_URL="$TARGET_SCHEME://$TARGET_HOST:$TARGET_PORT"')
+    lines.append("orch_probe() { %s >/dev/null 2>&1; }" % shell_line("timeout", "12", *target_probe(job)))
+    watch = () if target.host else ("    orch_target_failed",)
+    lines.extend(
+        ("until orch_probe; do",)
+        + watch
+        + (
+            '    if [ $((SECONDS - orch_started)) -ge "$ORCH_WAIT" ]; then',
+            '        orch_fail "target $TARGET_HOST:$TARGET_PORT not answering after $ORCH_WAIT s" 1',
+            "    fi",
+            POLL_PAUSE,
+            "done",
+            'orch_log "target $TARGET_HOST:$TARGET_PORT is up"',
+        )
+    )
+    # exported on the node (the runtime passes them on): recipes' args may say ${TARGET_SERVICE_HOST}, as the seed's do
+    lines.append('export TARGET_HOST TARGET_PORT TARGET_SCHEME TARGET_URL TARGET_SERVICE_HOST="$TARGET_HOST"')
+    return tuple(lines)
+
+
+def parameter_exports(values):
+    """``export ORCH_PARAM_<NAME>=value ...`` for one combination (a recipe's own command reads them).
+
+    Passwords are left out: they never appear in a script's text.
+    """
+    pairs = sorted((name, value) for name, value in values.items() if name != "password")
+    if not pairs:
+        return ":"
+    def text(value):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+    return "export " + " ".join("ORCH_PARAM_%s=%s" % (name.upper(), word(text(value))) for name, value in pairs)
+
+
+def sweep_cases(arguments, job):
+    """``orch_args`` (none for a recipe's own command) and ``ORCH_PARAM_*`` for this array task: a ``case`` arm per combination."""
+    combos = combinations(job)
+    lines = ['case "${SLURM_ARRAY_TASK_ID:-0}" in']
+    for index, values in enumerate(combos):
+        words = "" if job.command else "orch_args=(%s); " % shell_line(*arguments(job, values))
+        lines.append("    %d) %s%s ;;" % (index, words, parameter_exports(values)))
+    lines.append('    *) orch_fail "no sweep point for array task ${SLURM_ARRAY_TASK_ID:-}" 2 ;;')
+    lines.append("esac")
+    return tuple(lines)
+
+
+@curry
+def benchmark(program, arguments, job):
+    """Run the load generator and wait for it; its exit status ends the job.
+
+    + program: ``job -> words`` before the per-combination arguments
+    + arguments: ``(job, values) -> words`` for one combination of parameters
+    The recipe's own ``command``/``args``, when given, run instead.
+    """
+    lines = list(banner("benchmark"))
+    # exported: a recipe's own command can write its results there too
+    lines.append('export ORCH_RESULT="$ORCH_RUN_DIR/results/${ORCH_JOB}-${SLURM_ARRAY_TASK_ID:-0}-${SLURM_JOB_ID:-$$}.json"')
+    lines.extend(sweep_cases(arguments, job))
+    if job.command:
+        # the recipe's own program: it reads this task's parameters from ORCH_PARAM_* (and ORCH_RESULT)
+        words = (job.command,) + (job.args or ())
+    else:
+        words = tuple(program(job)) + (Raw('"${orch_args[@]}"'), "--output", Raw('"$ORCH_RESULT"'))
+    words = runtime_of(job).wrap(job, words)
+    lines.append(shell_line("orch_log", "running:", *words))
+    lines.extend(progress(job, "running"))
+    lines.extend(background(words, "ORCH_CLIENT_PID"))
+    lines.extend(('wait "$ORCH_CLIENT_PID"', "orch_status=$?") + progress(job, "finished", '"$orch_status"'))
+    lines.extend(
+        (
+            "trap - TERM INT",
+            "orch_stop_children",
+            'if [ "$orch_status" -ne 0 ]; then orch_fail "%s exited with status $orch_status" "$orch_status"; fi' % job.kind,
+            'orch_finish 0 "%s finished"' % job.kind,
+            "exit 0",
+        )
+    )
+    return tuple(lines)

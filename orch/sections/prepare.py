@@ -1,0 +1,60 @@
+"""What comes before the program starts: the site's modules, the environment, the container image, the recipe's setup_script."""
+from toolz import curry
+
+from orch.quoting import Raw, heredoc, shell_line
+from orch.runtimes import runtime_of
+from orch.sections.lines import banner
+
+__all__ = ("modules", "environment", "environment_with", "image", "setup_script")
+
+
+def modules(job):
+    """The site's ``module`` lines: what the Apptainer runtime needs (nothing on the host runtime)."""
+    if job.runtime != "apptainer" or not job.site.modules and not job.site.purge_modules:
+        return ()
+    lines = list(banner("modules"))
+    if job.site.purge_modules:
+        lines.append("module purge")
+    lines.extend(shell_line("module", "load", name) for name in job.site.modules)
+    return tuple(lines)
+
+
+def environment(job, extra=()):
+    """The recipe's environment, exported to what runs inside the runtime.
+
+    ``extra`` pairs come first so that the recipe's own values win.
+    """
+    pairs = tuple(extra) + tuple(job.environment)
+    if not pairs:
+        return ()
+    export = runtime_of(job).export
+    return banner("environment") + tuple(export(name, value) for name, value in pairs)
+
+
+@curry
+def environment_with(defaults, job):
+    """``environment`` with the kind's defaults: ``defaults(job)`` gives (name, value) pairs."""
+    set_by_recipe = {name for name, _ in job.environment}
+    return environment(job, tuple((n, v) for n, v in defaults(job) if n not in set_by_recipe))
+
+
+@curry
+def image(docker_source, job):
+    """Lines that make sure the container image is there (nothing for the host runtime)."""
+    lines = runtime_of(job).image(job, docker_source)
+    return banner("container image") + tuple(lines) if lines else ()
+
+
+def setup_script(job):
+    """The recipe's own ``setup_script``, verbatim, in a subshell so it cannot end the job early."""
+    if not job.setup_script:
+        return ()
+    lines = list(banner("setup_script (from the recipe, verbatim)"))
+    lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/setup.sh"'), job.setup_script))
+    # the recipe's environment is the script's too, whatever the runtime
+    names = " ".join(name for name, _ in job.environment)
+    run = 'bash "$ORCH_RUN_DIR/state/setup.sh"'
+    if names:
+        run = "(export %s; %s)" % (names, run)
+    lines.append('%s || orch_fail "setup_script exited with status $?" 1' % run)
+    return tuple(lines)

@@ -1,0 +1,122 @@
+"""A service's life in its job: start it, wait until it is ready, publish its endpoint, wait for it to end."""
+from toolz import curry
+
+from orch.quoting import Raw, shell_line, word
+from orch.runtimes import runtime_of
+from orch.sections.lines import background, banner
+
+__all__ = ("service_port", "start", "probe_seconds", "health", "publish", "wait_service", "ENDPOINT_FORMAT")
+
+
+def service_port(job, default=None):
+    """The service's port: the recipe's first ``ports`` entry, else the kind's default."""
+    return job.ports[0] if job.ports else default
+
+
+@curry
+def start(command, job):
+    """Start the service in the background: ``command(job)`` gives its words."""
+    words = runtime_of(job).wrap(job, command(job))
+    lines = list(banner("start %s" % job.kind))
+    lines.append(shell_line("orch_log", "starting:", *words))
+    lines.extend(background(words, "ORCH_SERVICE_PID"))
+    return tuple(lines)
+
+
+def probe_seconds(job):
+    """How long one readiness check may take: the interval, within 5..30 s (apptainer exec alone takes a second)."""
+    return max(5, min(job.health.interval, 30))
+
+
+@curry
+def health(probe, job):
+    """Poll ``probe(job)`` (a tuple of words run on this node) until it passes.
+
+    Polled every ``interval`` seconds, and every 0.2 s during the first
+    interval, so a quick service is not kept waiting; gives up once ``timeout``
+    seconds have passed and ``retries`` checks at the interval have failed, and
+    fails at once if the service process exits first.
+    """
+    check = job.health
+    words = probe(job)
+    lines = list(banner("readiness"))
+    lines.append("orch_probe() { %s >/dev/null 2>&1; }" % shell_line("timeout", str(probe_seconds(job) + 1), *words))
+    lines.extend(
+        (
+            "orch_started=$SECONDS",
+            "orch_attempts=0",
+            "until orch_probe; do",
+            '    if ! kill -0 "$ORCH_SERVICE_PID" 2>/dev/null; then',
+            '        wait "$ORCH_SERVICE_PID"; orch_status=$?',
+            '        orch_fail "%s exited with status $orch_status before it was ready" "$(( orch_status == 0 ? 1 : orch_status ))"'
+            % job.kind,
+            "    fi",
+            "    if [ $((SECONDS - orch_started)) -lt %d ]; then sleep 0.2; continue; fi" % check.interval,
+            "    orch_attempts=$((orch_attempts + 1))",
+            # SECONDS ticks in whole seconds: -gt, so the job never gives up before its timeout
+            "    if [ \"$orch_attempts\" -ge %d ] && [ $((SECONDS - orch_started)) -gt %d ]; then"
+            % (check.retries, check.timeout),
+            '        orch_fail "%s not ready after $orch_attempts checks in $((SECONDS - orch_started)) s" 1' % job.kind,
+            "    fi",
+            "    sleep %d" % check.interval,
+            "done",
+            'orch_log "%s is ready after $((SECONDS - orch_started)) s"' % job.kind,
+        )
+    )
+    return tuple(lines)
+
+
+ENDPOINT_FORMAT = (
+    '{"name": "%s", "kind": "%s", "orch_id": "%s", "job_id": "%s", "host": "%s", '
+    '"port": %s, "metrics_port": %s, "run_dir": "%s"}'
+)
+
+
+@curry
+def publish(port, job):
+    """Write the endpoint file atomically, under the service's name and its job name.
+
+    Every value in it is a validated name, a number or a path orch chose,
+    so the JSON needs no escaping.
+    """
+    port_value = port(job)
+    metrics_port = str(job.cadvisor_port) if job.cadvisor else "null"
+    lines = list(banner("publish endpoint"))
+    lines.append(
+        "orch_endpoint=$(%s)"
+        % shell_line(
+            "printf", ENDPOINT_FORMAT, job.name, job.kind, job.id, Raw('"${SLURM_JOB_ID:-}"'),
+            Raw('"$ORCH_HOST"'), str(port_value), metrics_port, Raw('"$ORCH_RUN_DIR"'),
+        )
+    )
+    files = "%s %s" % (word(job.name + ".json"), word(job.job_name + ".json"))
+    lines.extend(
+        (
+            # once this job ends, its endpoint files go (unless a newer service has replaced them)
+            "orch_unpublish() {",
+            "    for orch_file in %s; do" % files,
+            '        if grep -qs %s "$ORCH_ENDPOINTS_DIR/$orch_file"; then rm -f "$ORCH_ENDPOINTS_DIR/$orch_file"; fi'
+            % word('"orch_id": "%s"' % job.id),
+            "    done",
+            "}",
+            "for orch_file in %s; do" % files,
+            '    orch_write "$ORCH_ENDPOINTS_DIR/$orch_file" printf \'%s\\n\' "$orch_endpoint"',
+            "done",
+            'orch_mark ready "$orch_endpoint"',
+            'orch_log "endpoint $ORCH_HOST:%d published"' % port_value,
+        )
+    )
+    return tuple(lines)
+
+
+def wait_service(job):
+    """Wait for the service; its exit status ends the job."""
+    return banner("wait") + (
+        'wait "$ORCH_SERVICE_PID"',
+        "orch_status=$?",
+        "trap - TERM INT",
+        "orch_stop_children",
+        'if [ "$orch_status" -ne 0 ]; then orch_fail "%s exited with status $orch_status" "$orch_status"; fi' % job.kind,
+        'orch_finish 0 "%s exited"' % job.kind,
+        "exit 0",
+    )

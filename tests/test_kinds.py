@@ -1,0 +1,72 @@
+"""Kinds are found by discovery: a new kind is a new module, and every kind module is registered."""
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import orch.kinds
+from conftest import ROOT
+from orch.kinds import KINDS, Kind, discovered, kinds_in
+
+HELPERS = {"common", "client", "service"}
+
+
+def test_every_kind_module_is_registered():
+    modules = {info.name for info in pkgutil.iter_modules(orch.kinds.__path__)}
+    kind_modules = modules - HELPERS
+    assert kind_modules, "no kind modules found"
+    for name in sorted(kind_modules):
+        module = __import__("orch.kinds." + name, fromlist=["KIND"])
+        assert isinstance(module.KIND, Kind), name
+        assert KINDS[module.KIND.name] is module.KIND, "%s is not in KINDS" % name
+
+
+def test_helper_modules_hold_no_kind():
+    for name in HELPERS:
+        module = __import__("orch.kinds." + name, fromlist=["x"])
+        assert not hasattr(module, "KIND") and not hasattr(module, "KINDS"), name
+
+
+def test_each_service_kind_gives_its_port_and_image_once():
+    # the Kind record and the sections it renders read the same values: change the port, the script follows
+    from orch import render_job
+    from orch.recipe import parse_job
+
+    for kind in (k for k in KINDS.values() if k.role == "service"):
+        assert kind.port and kind.docker_source, kind.name
+        script = render_job(parse_job("service:\n  name: %s\n" % kind.name, runtime="apptainer"))
+        assert kind.docker_source in script, kind.name
+        assert str(kind.port) in script, kind.name
+
+
+def test_kinds_in_takes_a_kind_or_a_list_and_refuses_anything_else():
+    redis = KINDS["redis"]
+    assert kinds_in(redis, "x") == (redis,)
+    assert kinds_in([redis, KINDS["chroma"]], "x") == (redis, KINDS["chroma"])
+    with pytest.raises(TypeError, match="--plugin m:X: 3 is not an orch.kinds.Kind"):
+        kinds_in([redis, 3], "--plugin m:X")
+
+
+def test_a_new_kind_is_a_new_module_only(tmp_path):
+    # a package of kinds laid out like orch.kinds: discovery finds the new module's KIND, helpers are skipped
+    package = tmp_path / "morekinds"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helper.py").write_text("VALUE = 1\n")
+    (package / "memcached.py").write_text(
+        "from orch.kinds.service import service_kind\n"
+        "from orch.sections import service_port, tcp_probe\n"
+        "from orch.quoting import Raw\n"
+        "KIND = service_kind('memcached', 'memcached', port=11211, docker_source='docker://memcached:1.6',\n"
+        "    command=lambda job: ('memcached', '-p', str(service_port(job, 11211))),\n"
+        "    probe=lambda job: tcp_probe(Raw('\"$ORCH_LOCAL\"'), str(service_port(job, 11211))))\n"
+    )
+    code = "import sys; sys.path.insert(0, %r); from orch.kinds import discovered; print([k.name for k in discovered('morekinds')])" % str(tmp_path)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.stdout.strip() == "['memcached']", result.stderr
+
+
+def test_discovery_is_what_kinds_holds():
+    assert {k.name for k in discovered()} == set(KINDS)
