@@ -1,10 +1,23 @@
-"""orch's errors: one root, leaves that are also the builtin they resemble."""
+"""orch's errors: one root, and each error knows the exit status the command line gives for it.
 
-__all__ = ("OrchError", "RecipeError", "Problem")
+| error | exit | when |
+|---|---|---|
+| ``RecipeError``, ``UsageError``, ``NotFound`` | 2 | a bad recipe, bad usage, an unknown run: nothing submitted |
+| ``LoginUnreachable`` | 3 | ssh could not reach the login node |
+| ``SubmissionError`` | 4 | sbatch refused the job |
+| every other ``OrchError`` | 1 | a scheduler error, a wait that failed or timed out, ... |
+"""
+
+__all__ = (
+    "OrchError", "RecipeError", "Problem", "UsageError", "NotFound", "LoginUnreachable", "SubmissionError",
+    "SchedulerError", "WaitFailed",
+)
 
 
 class OrchError(Exception):
     """Every error orch raises on purpose."""
+
+    exit_code = 1
 
 
 class Problem(tuple):
@@ -28,6 +41,40 @@ class Problem(tuple):
 class RecipeError(OrchError, ValueError):
     """A recipe that cannot be used; ``problems`` lists every problem found, in line order."""
 
+    exit_code = 2
+
     def __init__(self, problems):
         self.problems = tuple(sorted(problems, key=lambda p: (str(p.file), p.line, p.field)))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(OrchError):
+    """Bad command-line input."""
+
+    exit_code = 2
+
+
+class NotFound(OrchError, LookupError):
+    """No run with that id."""
+
+    exit_code = 2
+
+
+class LoginUnreachable(OrchError):
+    """The login node could not be reached over ssh; the message is ssh's own."""
+
+    exit_code = 3
+
+
+class SubmissionError(OrchError):
+    """sbatch refused the job; the message is SLURM's own."""
+
+    exit_code = 4
+
+
+class SchedulerError(OrchError):
+    """squeue, scontrol or scancel failed."""
+
+
+class WaitFailed(OrchError):
+    """The run ended somewhere else than the state waited for, or the wait timed out."""

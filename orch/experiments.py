@@ -32,13 +32,9 @@ from orch import schema
 from orch.errors import Problem, RecipeError
 from orch.metrics import DEFAULT_SCRAPE_INTERVAL
 from orch.recipe import parse_job
-from orch.sections.conductor import conductor_script
 from orch.sweep import Sweep
 
-__all__ = (
-    "Member", "Experiment", "parse_experiment", "experiment_state", "member_adjustment", "aimed_at",
-    "member_jobs", "experiment_scripts",
-)
+__all__ = ("Member", "Experiment", "parse_experiment")
 
 NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
@@ -207,6 +203,10 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
     """The ``Experiment`` a recipe describes, every member checked; or ``RecipeError`` with every problem.
 
     + read: ``path -> text`` for member recipe files (default: the file system)
+
+    Member recipe files are relative to the experiment file's directory; for
+    text that came from no file (``filename`` in angle brackets) they are
+    relative to wherever ``read`` reads from.
     """
     read = read or _read
     try:
@@ -220,7 +220,7 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
         raise RecipeError(problems)
     block = value["experiment"]
     node = document["experiment"]
-    base = os.path.dirname(os.path.abspath(filename)) if not filename.startswith("<") else os.getcwd()
+    base = os.path.dirname(filename) if not filename.startswith("<") else ""
     members = {"service": [], "client": []}
     jobs, positions = {}, {}
     for role, key in (("service", "services"), ("client", "clients")):
@@ -312,105 +312,3 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
 def _read(path):
     with open(path, encoding="utf-8") as handle:
         return handle.read()
-
-
-def experiment_state(members):
-    """``(state, reason)`` of an experiment from its members' records.
-
-    Done when every client has ended: completed if they all completed. A
-    failed service fails the experiment at once (its clients stop waiting).
-    """
-    clients = [m for m in members if m.get("role") == "client"]
-    # a monitoring job that fails costs the run its metrics, not its results
-    services = [m for m in members if m.get("role") == "service" and not m.get("monitoring")]
-    for service in services:
-        if service["state"] == "failed":
-            return "failed", "service %s failed: %s" % (service.get("alias") or service["name"], service.get("reason") or "")
-    terminal = ("completed", "failed", "cancelled")
-    if clients and all(c["state"] in terminal for c in clients):
-        bad = [c for c in clients if c["state"] != "completed"]
-        if not bad:
-            return "completed", ""
-        return bad[0]["state"], "client %s %s: %s" % (bad[0].get("alias") or bad[0]["name"], bad[0]["state"], bad[0].get("reason") or "")
-    if any(m["state"] == "running" for m in members):
-        return "running", ""
-    if all(m["state"] in terminal for m in members):
-        return "cancelled", "every job ended"
-    return "pending", ""
-
-
-def member_adjustment(experiment, member, run_id):
-    """``Job -> Job``: what the experiment adds to one member (its label, exporters, the experiment's sweep)."""
-
-    def adjust(job):
-        job = job.set(experiment=run_id)
-        if member.monitoring:
-            return job
-        if "node_exporter" in experiment.exporters:
-            job = job.set(node_exporter=True)
-        if "cadvisor" in experiment.exporters and job.role == "service":
-            job = job.set(cadvisor=True)
-        if member.sweep:
-            job = job.set(parameters=pmap(dict(job.parameters, **member.sweep)))
-        return job
-
-    return adjust
-
-
-def aimed_at(client, service):
-    """The client job aimed at that very service job: its endpoint file, in its endpoints directory."""
-    return client.set(endpoints_dir=service.endpoints_dir, target=client.target.set(name=service.job_name))
-
-
-def member_jobs(experiment, run_id, runs_root, *, site, runtime, member_id, kinds=None):
-    """``[(member, Job)]`` in the order they are submitted: the monitoring, the services, then the clients.
-
-    + runs_root: the directory that holds every run directory (the experiment's is ``runs_root/run_id``,
-      each member's ``runs_root/<its id>``)
-    + member_id: ``index -> id`` for the member at that place in the order
-    """
-    endpoints = "%s/%s/endpoints" % (runs_root, run_id)
-    ordered = sorted(experiment.services, key=lambda m: not m.monitoring) + list(experiment.clients)
-    jobs, services = [], {}
-    for index, member in enumerate(ordered):
-        the_id = member_id(index)
-        job = parse_job(member.text, member.source, site=site, runtime=runtime, job_id=the_id,
-                        run_dir="%s/%s" % (runs_root, the_id), endpoints_dir=endpoints, kinds=kinds)
-        if member.role == "client":
-            job = aimed_at(job, services[member.target])
-        job = member_adjustment(experiment, member, run_id)(job)
-        if member.role == "service":
-            services[member.alias] = job
-        jobs.append((member, job))
-    return jobs
-
-
-def experiment_scripts(experiment, run_id, runs_root, *, site, runtime, member_id, job_id, started, kinds=None):
-    """``{name: script}``: every member's script as ``orch run`` submits it, and the conductor's (when there is one).
-
-    + job_id: ``index -> SLURM job id`` of the member at that place (the conductor names the services' ids)
-    + started: the epoch second the run began (the conductor keeps metrics from then on)
-    """
-    from orch import render_job
-
-    jobs = member_jobs(experiment, run_id, runs_root, site=site, runtime=runtime, member_id=member_id, kinds=kinds)
-    scripts = {"%s-%s" % (member.role, member.alias): render_job(job, kinds) for member, job in jobs}
-    conductor = conductor_of(experiment, run_id, "%s/%s" % (runs_root, run_id), jobs,
-                             [job_id(index) for index in range(len(jobs))], started)
-    if conductor is not None:
-        scripts["conductor"] = conductor
-    return scripts
-
-
-def conductor_of(experiment, run_id, run_dir, jobs, job_ids, started):
-    """The conductor's script for the submitted ``jobs`` (with their SLURM ``job_ids``), or None when none is needed."""
-    services = [(member, job, job_id) for (member, job), job_id in zip(jobs, job_ids) if member.role == "service"]
-    has_clients = any(member.role == "client" for member, _ in jobs)
-    prometheus = next((job for member, job, _ in services if member.monitoring and member.alias == "prometheus"), None)
-    if not has_clients or (experiment.keep_services and prometheus is None):
-        return None
-    return conductor_script(
-        experiment.name, run_id, run_dir, [job_id for _, _, job_id in services], stop=not experiment.keep_services,
-        prometheus_endpoint="%s/%s.json" % (prometheus.endpoints_dir, prometheus.job_name) if prometheus else None,
-        scrape_interval=experiment.scrape_interval or DEFAULT_SCRAPE_INTERVAL, start=started,
-    )

@@ -20,6 +20,7 @@ __all__ = (
     "parse_sacct",
     "parse_marker",
     "reconcile",
+    "experiment_state",
     "SQUEUE_FORMAT",
 )
 
@@ -161,3 +162,28 @@ def reconcile(current, slurm, finished):
             return "cancelled", told
         return "failed", told or "exit status %s" % code
     return current, None
+
+
+def experiment_state(members):
+    """``(state, reason)`` of an experiment from its members' records.
+
+    Done when every client has ended: completed if they all completed. A
+    failed service fails the experiment at once (its clients stop waiting).
+    """
+    clients = [m for m in members if m.get("role") == "client"]
+    # a monitoring job that fails costs the run its metrics, not its results
+    services = [m for m in members if m.get("role") == "service" and not m.get("monitoring")]
+    for service in services:
+        if service["state"] == "failed":
+            return "failed", "service %s failed: %s" % (service.get("alias") or service["name"], service.get("reason") or "")
+    terminal = ("completed", "failed", "cancelled")
+    if clients and all(c["state"] in terminal for c in clients):
+        bad = [c for c in clients if c["state"] != "completed"]
+        if not bad:
+            return "completed", ""
+        return bad[0]["state"], "client %s %s: %s" % (bad[0].get("alias") or bad[0]["name"], bad[0]["state"], bad[0].get("reason") or "")
+    if any(m["state"] == "running" for m in members):
+        return "running", ""
+    if all(m["state"] in terminal for m in members):
+        return "cancelled", "every job ended"
+    return "pending", ""

@@ -1,8 +1,9 @@
-"""Figure specs (plain dicts from ``orch.report``) drawn by matplotlib into PNG bytes.
+"""Figure specs (plain dicts from ``orch.report.figures``, whose docstring gives their shape) drawn into PNG bytes.
 
-The only module that imports matplotlib, and only ``orch.report.render`` imports
-it. It uses the Agg backend through ``matplotlib.figure.Figure`` (no pyplot: no
-global figure state, no display). PNGs are byte-stable for the same spec: no
+The only module that imports matplotlib, and only when ``render_png`` draws:
+importing this module (``orch.report.render`` does) loads nothing heavy. It
+uses the Agg backend through ``matplotlib.figure.Figure`` (no pyplot: no global
+figure state, no display). PNGs are byte-stable for the same spec: no
 ``Software`` metadata, a fixed SVG hash salt, fixed size and DPI, and the
 bundled DejaVu font.
 """

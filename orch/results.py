@@ -21,11 +21,10 @@ Layout (fields a client has no use for stay null or empty)::
 import json
 import math
 import os
-import socket
 import time
 
 __all__ = (
-    "SCHEMA", "summary", "new_document", "write_document", "read_document", "percentile", "now_iso",
+    "SCHEMA", "summary", "new_document", "read_document", "percentile", "now_iso",
     "flatten", "table_text", "csv_text", "cell_text", "columns_of",
 )
 
@@ -65,21 +64,30 @@ def summary(samples):
     return result
 
 
-def now_iso(epoch=None):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if epoch is None else epoch))
+def now_iso(epoch):
+    """An epoch second as the documents write times: ISO 8601, UTC.
+
+    >>> now_iso(0)
+    '1970-01-01T00:00:00Z'
+    """
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def new_document(client, parameters, target, *, tool="orch", tool_version=None, command=None):
-    """A results document with the run's identity and environment filled in from the job."""
+def new_document(client, parameters, target, *, job, started_at, tool="orch", tool_version=None, command=None):
+    """A results document with the run's identity and environment filled in.
+
+    + job: the job it ran in (``orch.clients.node.this_job``: id, job_name, node, slurm_job_id, array_task)
+    + started_at: epoch seconds
+    """
     from orch import __version__
 
     return {
         "schema": SCHEMA,
         "run": {
-            "id": os.environ.get("ORCH_JOB", "").rsplit("_", 1)[-1] or None,
-            "job_name": os.environ.get("ORCH_JOB"),
+            "id": job["id"],
+            "job_name": job["job_name"],
             "client": client,
-            "started_at": now_iso(),
+            "started_at": now_iso(started_at),
             "ended_at": None,
             "orch_version": __version__,
             "command": list(command or ()),
@@ -88,9 +96,9 @@ def new_document(client, parameters, target, *, tool="orch", tool_version=None, 
         "target": dict(target),
         "parameters": dict(parameters),
         "environment": {
-            "node": socket.gethostname(),
-            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-            "array_task": os.environ.get("SLURM_ARRAY_TASK_ID"),
+            "node": job["node"],
+            "slurm_job_id": job["slurm_job_id"],
+            "array_task": job["array_task"],
             "tool": tool,
             "tool_version": tool_version,
         },
@@ -101,19 +109,6 @@ def new_document(client, parameters, target, *, tool="orch", tool_version=None, 
         "domain": {},
         "raw": {"native_output": [], "requests": None},
     }
-
-
-def write_document(path, document):
-    """Write the document whole or not at all (temp file, fsync, rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def read_document(path):

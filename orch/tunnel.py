@@ -7,10 +7,11 @@ files; everything here only turns them into names, addresses and words.
 """
 import json
 import re
+from collections.abc import Mapping
 
 from orch.errors import OrchError
 from orch.quoting import literal
-from orch.slurm import connection_options
+from orch.argv import connection_options
 
 __all__ = (
     "NoEndpoint",
@@ -100,7 +101,7 @@ def endpoint_address(endpoint, run_id=None):
             endpoint = json.loads(endpoint)
         except ValueError:
             return None
-    if not isinstance(endpoint, dict):
+    if not isinstance(endpoint, Mapping):
         return None
     if run_id is not None and endpoint.get("orch_id") not in (None, run_id):
         return None
@@ -120,7 +121,7 @@ def tunnel_argv(remote, host, port, local_port, ssh_config=None):
     background master and returns at once, and the tunnel would outlive the
     command that was meant to hold it.
 
-    >>> from orch.slurm import parse_remote
+    >>> from orch.argv import parse_remote
     >>> tunnel_argv(parse_remote("u100@login.lxp.lu:8822"), "mel2073", 3000, 13000)
     ('ssh', '-N', '-L', '13000:mel2073:3000', '-o', 'ExitOnForwardFailure=yes', '-o', 'ConnectTimeout=15', '-p', '8822', 'u100@login.lxp.lu')
     """

@@ -43,7 +43,8 @@ def recipe_scripts(path, site, runtime):
 
 def experiment_scripts(path, site, runtime):
     """``{file name: script}`` of an experiment: each member as ``orch run`` renders it, and the conductor."""
-    from orch.experiments import experiment_scripts as scripts_of, parse_experiment
+    from orch.experiment_jobs import experiment_scripts as scripts_of
+    from orch.experiments import parse_experiment
 
     experiment = parse_experiment(path.read_text(), str(path), site=site, runtime=runtime)
     scripts = scripts_of(experiment, RUN_ID, RUNS, site=site, runtime=runtime, member_id=lambda index: "m%d" % index,

@@ -2,9 +2,10 @@
 import pytest
 
 from orch.lifecycle import SlurmJob, orch_state, parse_scontrol, parse_squeue, reconcile
-from orch.slurm import (
-    Completed, ConnectionError_, SubmissionError, accounted_job, parse_job_id, parse_remote, queue, ssh_argv, submit,
-)
+from orch.argv import parse_job_id, parse_remote, ssh_argv
+from orch.effects.process import Completed
+from orch.effects.scheduler import accounted_job, queue, submit
+from orch.errors import LoginUnreachable, SubmissionError
 
 
 def fake(*answers):
@@ -65,7 +66,7 @@ def test_sacct_is_believed_where_accounting_exists():
 
 
 def test_ssh_argv_quotes_each_remote_word_and_reuses_the_connection():
-    argv = ssh_argv(parse_remote("u100@login.lxp.lu:8822"), ("cat", "/a b/$HOME"))
+    argv = ssh_argv(parse_remote("u100@login.lxp.lu:8822"), ("cat", "/a b/$HOME"), control_path="/home/u/.ssh/orch-%C")
     assert argv[0] == "ssh" and "ControlMaster=auto" in argv and ("-p", "8822") == argv[argv.index("-p"):argv.index("-p") + 2]
     assert argv[-3:] == ("u100@login.lxp.lu", "--", "cat '/a b/$HOME'")
 
@@ -110,10 +111,10 @@ def test_scontrol_line_with_spaces_in_values():
 
 
 def test_ssh_failure_is_a_connection_error(monkeypatch, tmp_path):
-    from orch import slurm
+    from orch.effects.process import run
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("ORCH_SSH_CONFIG", "/dev/null")
-    with pytest.raises(ConnectionError_) as caught:
-        slurm.run(("true",), remote=parse_remote("nobody@127.0.0.1:1"), timeout=20)
+    with pytest.raises(LoginUnreachable) as caught:
+        run(("true",), remote=parse_remote("nobody@127.0.0.1:1"), timeout=20)
     assert str(caught.value).startswith("ssh nobody@127.0.0.1: ")

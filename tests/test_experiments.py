@@ -7,7 +7,8 @@ import pytest
 from conftest import ROOT
 from orch.errors import RecipeError
 from orch import render_job
-from orch.experiments import experiment_state, parse_experiment
+from orch.experiments import parse_experiment
+from orch.lifecycle import experiment_state
 from orch.recipe import parse_job
 from slurm_cluster import slurm_cluster  # noqa: F401  (fixture)
 from test_slurm import assert_nothing_left, env, free_port, orch, status  # noqa: F401  (fixture, helpers)

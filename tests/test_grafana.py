@@ -286,7 +286,7 @@ def test_the_default_datasource_waits_for_prometheus_bounded_by_the_health_timeo
     script = rendered(grafana_recipe(health_check={"timeout": 42, "retries": 1, "interval": 1}))
     assert 'orch_file="$ORCH_ENDPOINTS_DIR"/prometheus.json' in script
     wait = next(line for line in script.splitlines() if line.startswith('until [ -s "$orch_file" ]'))
-    assert "-ge 42 ]; do sleep 1; done" in wait
+    assert "-gt 42 ]; do sleep 1; done" in wait  # whole seconds: never less than the bound
 
 
 def test_the_script_carries_the_shipped_dashboards_unless_told_not_to():

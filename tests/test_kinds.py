@@ -70,3 +70,27 @@ def test_a_new_kind_is_a_new_module_only(tmp_path):
 
 def test_discovery_is_what_kinds_holds():
     assert {k.name for k in discovered()} == set(KINDS)
+
+
+def test_a_client_kind_that_wraps_a_native_tool_needs_no_wrapper():
+    from conftest import shellcheck
+    from orch import render_job, schema
+    from orch.kinds import register
+    from orch.kinds.client import client_kind
+    from orch.quoting import Raw
+    from orch.recipe import parse_job
+
+    ping = client_kind(
+        "redis_ping", target="redis", summary="redis-benchmark's PING, as it is",
+        parameters={"requests": schema.Numbers(1)}, flags={"requests": "-n"}, docker_source="docker://redis:7-alpine",
+        program=lambda job: ("redis-benchmark", "-h", Raw('"$TARGET_HOST"'), "-p", Raw('"$TARGET_PORT"'), "-t", "ping", "-q"),
+    )
+    kinds = register(ping)
+    job = parse_job("client:\n  name: redis_ping\n  parameters:\n    requests: [100, 1000]\n", site="local", runtime="host",
+                    kinds=kinds)
+    script = render_job(job, kinds)
+    started = next(line for line in script.splitlines() if line.startswith("setsid "))
+    assert started == 'setsid redis-benchmark -h "$TARGET_HOST" -p "$TARGET_PORT" -t ping -q "${orch_args[@]}" &'
+    assert "python3 -m orch.clients" not in script
+    assert "orch_args=(-n 100)" in script and "orch_args=(-n 1000)" in script
+    assert shellcheck(script) == ""

@@ -153,7 +153,9 @@ def test_duration_bounds_a_run_redis_benchmark_cannot_time(redis_port, tmp_path)
     out = tmp_path / "r.json"
     began = time.monotonic()
     code, err = finish(client(redis_port, out, "--requests", "50000000", "--tests", "set", duration=1))
-    assert time.monotonic() - began < 8
+    elapsed = time.monotonic() - began
+    # about 1 s on an idle machine; 50 M requests would take about ten minutes
+    assert 1 <= elapsed < 15, "took %.1f s" % elapsed
     assert code == 0, err
     doc = json.loads(out.read_text())
     assert doc["run"]["partial"] is True

@@ -5,12 +5,22 @@ The redis documents come from orch.clients.redis_benchmark against a real redis
 against tests/llm_server.py. The HTML is opened in headless Chromium (Debian's
 /usr/bin/chromium), which must log no console message and take a screenshot;
 it skips when Chromium is missing, unless CI is set (then it fails).
+
+``gather`` is also run on dict-backed readers with every other way to the world
+closed, and the package's modules are checked to leave reading and writing to
+``orch.report.write``.
 """
+import ast
+import builtins
+import collections
+import contextlib
 import copy
+import glob
 import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -22,6 +32,7 @@ from test_redis_client import client, finish, redis_port  # noqa: E402,F401  (re
 
 from orch import report  # noqa: E402
 from orch.clients import ollama_benchmark  # noqa: E402
+from orch.report.write import gather_run  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = [(c, p) for c in (1, 4) for p in (1, 8)]
@@ -140,6 +151,11 @@ def test_a_sweep_gives_one_row_per_point_the_plots_and_says_there_are_no_metrics
     report.write_report([run], str(again))
     for path in written:
         assert (again / os.path.relpath(path, out)).read_bytes() == open(path, "rb").read(), path
+    # what is written is report_files' answer, file for file, in its order
+    files = report.report_files([gather_run(*run)])
+    assert [os.path.relpath(path, out) for path in written] == list(files)
+    for relative, content in files.items():
+        assert (out / relative).read_bytes() == (content if isinstance(content, bytes) else content.encode("utf-8"))
 
 
 def test_the_html_opens_in_chromium_without_console_messages(home, tmp_path, redis_docs):
@@ -188,7 +204,7 @@ def test_an_llm_run_shows_ttft_and_inter_token_latency_distributions(home, tmp_p
     header, rows = table_rows(markdown, "### ollama_benchmark (2 points; swept: concurrency)")
     assert len(rows) == 2 and "ttft_ms.p99" in header
     # the CDFs come from every measured request of the JSONL
-    runs = [report.gather(*run)]
+    runs = [gather_run(*run)]
     figures = {name: spec for name, _, spec in report.figures_of(runs)}
     ttft, itl = figures["ollama-benchmark-llm-distributions"]["panels"]
     assert [len(s["samples"]) for s in ttft["series"]] == [6, 6]
@@ -206,7 +222,7 @@ def test_without_the_jsonl_the_distributions_come_from_the_summaries_and_partial
     markdown, page = read(out)
     assert "Partial results (deadbeef): 1 of 1 documents are partial" in markdown and "the run is cancelled" in markdown
     assert 'class="note"' in page
-    figures = {name: spec for name, _, spec in report.figures_of([report.gather(*run)])}
+    figures = {name: spec for name, _, spec in report.figures_of([gather_run(*run)])}
     ttft = figures["ollama-benchmark-llm-distributions"]["panels"][0]
     assert "summary percentiles" in ttft["xlabel"] and "quantiles" in ttft["series"][0]
 
@@ -225,3 +241,133 @@ def test_swept_parameters_and_ratios_from_documents_alone():
     spec = report.sweep_figure("t", [(None, a)], ("clients", "pipeline"))
     lines = spec["panels"][0]["series"]
     assert [s["label"] for s in lines] == ["pipeline=1", "pipeline=16"] and lines[0]["x"] == [1, 10, 50]
+
+
+# --- gather sees files only through its readers; the package leaves effects to orch.report.write
+
+
+def dict_readers(files):
+    """``read_text`` and ``list_dir`` over ``{path: text}``, and the log of every call made to them."""
+    calls = []
+
+    def read_text(path):
+        calls.append(("read_text", path))
+        return files.get(path)
+
+    def list_dir(path):
+        calls.append(("list_dir", path))
+        return sorted({p[len(path) + 1:].split("/")[0] for p in files if p.startswith(path + "/")})
+
+    return {"read_text": read_text, "list_dir": list_dir}, calls
+
+
+@contextlib.contextmanager
+def closed_world(monkeypatch):
+    """Inside, every other way to a file or a process raises (``seen`` lists the attempts); reopened on the way out."""
+    seen = []
+
+    def refuse(*args, **kwargs):
+        seen.append(args)
+        raise AssertionError("gather reached the world: %r" % (args,))
+
+    with monkeypatch.context() as closed:
+        for owner, name in ((builtins, "open"), (os, "open"), (os, "listdir"), (os, "scandir"), (os, "stat"),
+                            (subprocess, "Popen")):
+            closed.setattr(owner, name, refuse)
+        yield seen
+
+
+def test_gather_reads_the_run_only_through_the_readers_it_is_given(monkeypatch):
+    run_dir = "/login/scratch/run1"  # nowhere on this machine
+    files = {
+        run_dir + "/results/t0.requests.jsonl": '{"status": "ok", "t_send": 1}\n{"status": "ok"}\n{"status": "o',
+        run_dir + "/results/escape.jsonl": "{}",
+        run_dir + "/metrics/cpu.json": json.dumps({"data": {"result": []}}),
+        run_dir + "/metrics/broken.json": "{",
+        run_dir + "/metrics/empty.json": "",
+        run_dir + "/metrics/.cpu.json.tmp.json": "{}",
+        run_dir + "/metrics/notes.txt": "not a query",
+    }
+    documents = [{"raw": {"requests": "t0.requests.jsonl"}}, {"raw": {"requests": "../results/escape.jsonl"}},
+                 {"raw": {"requests": ".hidden.jsonl"}}, {}, {"raw": {"requests": "gone.jsonl"}}]
+    readers, calls = dict_readers(files)
+    record = {"id": "r1", "run_dir": run_dir, "role": "experiment"}
+    members = [{"id": "m1", "alias": "cache"}]
+    with closed_world(monkeypatch) as seen:
+        run = report.gather(record, documents, "B", **readers, recipe="client: {}\n", members=members)
+    assert seen == []
+    assert run == {
+        "label": "B", "record": record, "recipe": "client: {}\n", "documents": documents, "members": members,
+        "requests": {0: [{"status": "ok", "t_send": 1}, {"status": "ok"}]},  # the line cut short is left out
+        "metrics": {"broken.json": None, "cpu.json": {"data": {"result": []}}, "empty.json": None},
+    }
+    # names that would leave results/ (or hidden files) are never even asked for
+    assert calls == [("read_text", run_dir + "/results/t0.requests.jsonl"), ("read_text", run_dir + "/results/gone.jsonl"),
+                     ("list_dir", run_dir + "/metrics"), ("read_text", run_dir + "/metrics/broken.json"),
+                     ("read_text", run_dir + "/metrics/cpu.json"), ("read_text", run_dir + "/metrics/empty.json")]
+
+
+def test_gathered_from_dict_readers_the_report_is_the_one_from_disk(home, tmp_path, llm_output):
+    documents = [json.loads((llm_output / name).read_text()) for name in ("t0.json", "t1.json")]
+    jsonl = [str(llm_output / d["raw"]["requests"]) for d in documents]
+    metrics = {"cpu.json": prometheus("container_cpu_usage", [0.1 * i for i in range(10)], name="ollama")}
+    record, _ = lay_out(home, "f00dcafe", documents, files=jsonl, kind="ollama_benchmark", metrics=metrics)
+    on_disk = {}
+    for path in glob.glob(os.path.join(record["run_dir"], "*", "*")):
+        with open(path, encoding="utf-8") as handle:
+            on_disk[path] = handle.read()
+    readers, _ = dict_readers(on_disk)
+    recipe = (home / "runs" / "f00dcafe" / "recipe.yaml").read_text()
+    from_dict = report.gather(record, documents, **readers, recipe=recipe, members=[])
+    assert from_dict == gather_run(record, documents)
+    assert report.render([from_dict])[:2] == report.render([gather_run(record, documents)])[:2]
+
+
+def test_a_remote_run_is_read_on_its_login_node_through_the_runner(home, llm_output):
+    documents = [json.loads((llm_output / "t0.json").read_text())]
+    record, _ = lay_out(home, "be5ea7ed", documents, kind="ollama_benchmark")
+    record = dict(record, remote="u100@login.example:8822", run_dir="/home/u100/orch/runs/be5ea7ed")
+    jsonl = (llm_output / documents[0]["raw"]["requests"]).read_text()
+    remote_files = {record["run_dir"] + "/results/" + documents[0]["raw"]["requests"]: jsonl,
+                    record["run_dir"] + "/metrics/cpu.json": json.dumps({"data": {"result": []}})}
+    done = collections.namedtuple("Completed", "exit_code stdout")
+    calls = []
+
+    def runner(argv, remote=None, **kwargs):
+        calls.append((tuple(argv), remote.destination, remote.port))
+        if argv[0] == "cat":
+            return done(0, remote_files[argv[1]]) if argv[1] in remote_files else done(1, "")
+        assert argv[:2] == ("ls", "-1"), argv
+        return done(0, "cpu.json\n")
+
+    run = gather_run(record, documents, runner=runner)
+    assert len(run["requests"][0]) == 6 and run["metrics"] == {"cpu.json": {"data": {"result": []}}}
+    assert run["recipe"].startswith("# ")  # the registry's recipe.yaml, on this machine
+    assert [c[0][0] for c in calls] == ["cat", "ls", "cat"]
+    assert {c[1:] for c in calls} == {("u100@login.example", 8822)}
+
+
+EFFECTS = ("os", "subprocess", "sh", "shutil", "pathlib", "io", "orch.runs", "orch.effects", "orch.experiment_runs")
+
+
+def test_only_the_write_module_of_the_report_reads_or_writes():
+    package = os.path.join(ROOT, "orch", "report")
+    for path in sorted(glob.glob(os.path.join(package, "*.py"))):
+        tree = ast.parse(open(path, encoding="utf-8").read(), path)
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {"%s.%s" % (node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                     and node.module for alias in node.names}
+        effects = sorted(name for name in imported if any(name == e or name.startswith(e + ".") for e in EFFECTS))
+        opens = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call)
+                 and isinstance(node.func, ast.Name) and node.func.id == "open"]
+        if os.path.basename(path) == "write.py":
+            assert effects and opens, "write.py is where the report reads and writes"
+        else:
+            assert not effects and not opens, (path, effects, opens)
+    # and importing the package loads neither matplotlib nor the effects layer
+    heavy = ("matplotlib", "sh") + tuple(e for e in EFFECTS if e.startswith("orch."))
+    loaded = subprocess.run([sys.executable, "-c", "import sys, orch.report; print(sorted(m for m in sys.modules"
+                             " if m.split('.')[0] in %r or m.startswith(%r)))" % (heavy[:2], heavy[2:])],
+                            capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]", loaded

@@ -5,12 +5,15 @@ import pytest
 
 from conftest import ROOT
 from orch.errors import RecipeError
-from orch.results import csv_text, flatten, new_document, read_document, summary, table_text, write_document
-from orch.slurm import Completed
+from orch.clients.node import this_job, write_document
+from orch.results import csv_text, flatten, new_document, now_iso, read_document, summary, table_text
+from orch.effects.process import Completed
 
 
 def document(task, clients, rps, p99):
-    doc = new_document("redis_benchmark", {"clients": clients, "pipeline": 1}, {"kind": "redis", "host": "h", "port": 1})
+    job = {"id": "r1", "job_name": "redis_benchmark_r1", "node": "n1", "slurm_job_id": "70", "array_task": None}
+    doc = new_document("redis_benchmark", {"clients": clients, "pipeline": 1}, {"kind": "redis", "host": "h", "port": 1},
+                       job=job, started_at=1700000000.0)
     doc["environment"]["array_task"] = str(task)
     doc["run"]["partial"] = False
     doc["throughput"] = {"requests_per_s": rps}
@@ -24,6 +27,19 @@ def test_summary_comes_from_raw_samples():
     stats = summary(range(1, 101))
     assert (stats["n"], stats["min"], stats["max"], stats["p50"]) == (100, 1.0, 100.0, 50.5)
     assert abs(stats["p99"] - 99.01) < 1e-9 and summary([]) is None
+
+
+def test_a_document_says_which_job_made_it_and_when():
+    doc = document(0, 1, 10.0, 3.0)
+    assert doc["run"]["id"] == "r1" and doc["run"]["started_at"] == now_iso(1700000000) == "2023-11-14T22:13:20Z"
+    assert (doc["environment"]["node"], doc["environment"]["slurm_job_id"]) == ("n1", "70")
+
+
+def test_the_job_is_read_from_the_environment_slurm_gives_it():
+    job = this_job({"ORCH_JOB": "redis_benchmark_a1b2c3d4", "SLURM_JOB_ID": "42", "SLURM_ARRAY_TASK_ID": "3"}, host="mel0001")
+    assert job == {"id": "a1b2c3d4", "job_name": "redis_benchmark_a1b2c3d4", "node": "mel0001", "slurm_job_id": "42",
+                   "array_task": "3"}
+    assert this_job({}, host="h")["id"] is None
 
 
 def test_documents_are_written_whole(tmp_path):
@@ -105,9 +121,11 @@ def test_results_and_report_commands_read_the_registry(tmp_path):
     run_dir = home / "runs" / "r1"
     for task, clients in enumerate((1, 10)):
         write_document(run_dir / "results" / ("redis_benchmark_r1-%d-7%d.json" % (task, task)), document(task, clients, 1000.0 * clients, 2.0))
-    record = {"id": "r1", "name": "redis_benchmark", "kind": "redis_benchmark", "role": "client", "job_name": "redis_benchmark_r1",
-              "job_id": "70", "run_dir": str(run_dir), "state": "completed", "remote": None, "created_at": 1}
-    (run_dir / "run.json").write_text(json.dumps(record))
+    from orch.runrecord import as_json, moved, new_run
+
+    record = new_run(1.0, id="r1", name="redis_benchmark", kind="redis_benchmark", role="client", job_name="redis_benchmark_r1",
+                     recipe="<test>", site="local", runtime="host", run_dir=str(run_dir), endpoints_dir=str(home / "endpoints"))
+    (run_dir / "run.json").write_text(as_json(moved(record.set(job_id="70"), "completed", "", 2.0)))
     (run_dir / "recipe.yaml").write_text("client:\n  name: redis_benchmark\n")
     env = dict(os.environ, ORCH_HOME=str(home), PYTHONPATH=str(ROOT))
 

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import ROOT
 from orch import tunnel
-from orch.slurm import parse_remote
+from orch.argv import parse_remote
 from test_services import free_port, http_json
 
 LOGIN = "u100@login.lxp.lu:8822"
@@ -101,15 +101,18 @@ class Registry:
 
     def add(self, **record):
         """Write a run record as orch's registry keeps it (runs/<id>/run.json)."""
+        from orch.runrecord import Run, as_json
+
         full = {"kind": record.get("name", "x"), "reason": "", "ready": False, "node": "", "elapsed": "", "endpoint": None,
-                "remote": LOGIN, "site": "meluxina", "runtime": "apptainer", "created_at": 1.0, "history": []}
+                "remote": LOGIN, "site": "meluxina", "runtime": "apptainer", "created_at": 1.0, "history": [],
+                "recipe": "<test>"}
         full.update(record)
         full.setdefault("job_name", "%s_%s" % (full["name"], full["id"]))
         full.setdefault("run_dir", str(self.base / "runs" / full["id"]))
         full.setdefault("endpoints_dir", str(self.base / "endpoints"))
         folder = self.home / "runs" / full["id"]
         folder.mkdir(parents=True)
-        (folder / "run.json").write_text(json.dumps(full, indent=2))
+        (folder / "run.json").write_text(as_json(Run.create(full)))
         return full
 
     def orch(self, *args, env=None):

@@ -31,137 +31,36 @@ Run as ``python3 -m orch.clients.chroma_benchmark --host H --port P --duration D
 ``--duration`` bounds the whole run: past it no new batch or query is sent, the
 document says what was done (``domain.stopped_by = "duration"``) and is marked
 partial. SIGTERM/SIGINT: the same, ``stopped_by = "signal"``, exit status 143.
+
+This module is the effectful part (the aiohttp driver and ``main``); the maths
+(``orch.clients.chroma_vectors``), the API's URLs and bodies (``orch.clients.chroma_api``)
+and the document (``orch.clients.chroma_results``) are pure.
 """
 import argparse
 import asyncio
-import base64
 import json
 import signal
 import sys
 import time
 import uuid
 
-import numpy as np
-
-from orch.results import new_document, now_iso, summary, write_document
+from orch.clients import chroma_results
+from orch.clients.chroma_api import (add_body, api_base, collection_hnsw, collections_url, create_body,
+                                     is_heartbeat, query_body, returned_rows)
+from orch.clients.chroma_vectors import distances, ground_truth, make_vectors, recall_at_k
+from orch.clients.node import started_now, this_job, write_document
+from orch.results import new_document, now_iso
 
 __all__ = ("main", "ground_truth", "recall_at_k", "make_vectors", "distances")
 
 CLIENT = "chroma_benchmark"
-TENANT = "default_tenant"
-DATABASE = "default_database"
 DISTANCES = ("l2", "cosine", "ip")
 EXIT_SIGNAL = 143
 EXIT_ERROR = 1
-GT_BLOCK = 1 << 24  # distance-matrix cells computed at once (float64: 128 MiB)
 
 
 class Failure(Exception):
     """A run that cannot go on: the message is for the user."""
-
-
-# ------------------------------------------------------------------ vectors and recall
-
-
-def make_vectors(seed, num_documents, num_queries, dimension, distance):
-    """Seeded data and query vectors (float32), from two independent streams of one seed.
-
-    >>> data, queries = make_vectors(1, 5, 2, 3, "cosine")
-    >>> data.shape, queries.shape, data.dtype.name
-    ((5, 3), (2, 3), 'float32')
-    >>> bool(np.allclose(np.linalg.norm(data, axis=1), 1.0))
-    True
-    """
-    data_stream, query_stream = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    data = data_stream.standard_normal((num_documents, dimension), dtype=np.float32)
-    queries = query_stream.standard_normal((num_queries, dimension), dtype=np.float32)
-    if distance == "cosine":
-        data /= np.linalg.norm(data, axis=1, keepdims=True)
-        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    return data, queries
-
-
-def distances(queries, data, distance):
-    """Distance matrix (float64) in Chroma's metric: squared L2, 1 - cos, 1 - dot.
-
-    >>> distances(np.array([[0.0, 1.0]]), np.array([[0.0, 3.0], [1.0, 0.0]]), "l2").tolist()
-    [[4.0, 2.0]]
-    >>> distances(np.array([[0.0, 2.0]]), np.array([[0.0, 3.0], [1.0, 0.0]]), "cosine").tolist()
-    [[0.0, 1.0]]
-    """
-    q = np.asarray(queries, dtype=np.float64)
-    d = np.asarray(data, dtype=np.float64)
-    if distance == "l2":
-        result = (q * q).sum(1)[:, None] + (d * d).sum(1)[None, :] - 2.0 * (q @ d.T)
-        return np.maximum(result, 0.0)
-    if distance == "cosine":
-        qn = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-30)
-        dn = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-30)
-        return 1.0 - qn @ dn.T
-    if distance == "ip":
-        return 1.0 - q @ d.T
-    raise ValueError("unknown distance %r" % distance)
-
-
-def ground_truth(queries, data, k, distance):
-    """Exact k nearest (indices sorted by distance, and the k-th distance) per query.
-
-    Blocked over queries and data, so memory stays near GT_BLOCK float64 cells
-    whatever the collection's size (the data is never converted whole).
-
-    >>> ground_truth(np.array([[0.0]]), np.array([[3.0], [1.0], [2.0]]), 2, "l2")[0].tolist()
-    [[1, 2]]
-    """
-    k = min(k, len(data))
-    data_rows = min(len(data), 1 << 16)
-    query_rows = max(1, GT_BLOCK // data_rows)
-    indices = np.empty((len(queries), k), dtype=np.int64)
-    kth = np.empty(len(queries), dtype=np.float64)
-    for qs in range(0, len(queries), query_rows):
-        q = queries[qs:qs + query_rows]
-        best_i = np.empty((len(q), 0), dtype=np.int64)
-        best_d = np.empty((len(q), 0), dtype=np.float64)
-        for ds in range(0, len(data), data_rows):
-            block = distances(q, data[ds:ds + data_rows], distance)
-            take = min(k, block.shape[1])
-            part = np.argpartition(block, take - 1, axis=1)[:, :take]
-            cand_d = np.concatenate([best_d, np.take_along_axis(block, part, axis=1)], axis=1)
-            cand_i = np.concatenate([best_i, part + ds], axis=1)
-            keep = np.argsort(cand_d, axis=1, kind="stable")[:, :k]
-            best_d = np.take_along_axis(cand_d, keep, axis=1)
-            best_i = np.take_along_axis(cand_i, keep, axis=1)
-        indices[qs:qs + len(q)] = best_i
-        kth[qs:qs + len(q)] = best_d[:, -1]
-    return indices, kth
-
-
-def recall_at_k(queries, data, returned, k, distance):
-    """Mean tie-tolerant recall@k of ``returned`` (per query: lists of row indices into ``data``).
-
-    A returned row counts if its true distance <= k-th true distance + 1e-3 * max(1, |k-th|)
-    (ann-benchmarks' rule, with the epsilon scaled for large squared-L2 distances).
-    Returns (mean recall, per-query recalls).
-
-    >>> data = np.array([[0.0], [1.0], [2.0], [3.0]])
-    >>> recall_at_k(np.array([[0.1]]), data, [[0, 1]], 2, "l2")[0]
-    1.0
-    >>> recall_at_k(np.array([[0.1]]), data, [[0, 3]], 2, "l2")[0]
-    0.5
-    """
-    if not len(returned):
-        return None, []
-    k_eff = min(k, len(data))
-    _, kth = ground_truth(queries, data, k_eff, distance)
-    per_query = []
-    for i, rows in enumerate(returned):
-        rows = [r for r in rows[:k_eff] if r is not None]
-        if not rows:
-            per_query.append(0.0)
-            continue
-        true = distances(queries[i:i + 1], data[np.asarray(rows)], distance)[0]
-        threshold = kth[i] + 1e-3 * max(1.0, abs(kth[i]))
-        per_query.append(float(np.count_nonzero(true <= threshold)) / k_eff)
-    return float(np.mean(per_query)), per_query
 
 
 # ------------------------------------------------------------------ HTTP
@@ -173,7 +72,7 @@ class Chroma:
     def __init__(self, session, base):
         self.session = session
         self.base = base.rstrip("/")
-        self.collections = "%s/tenants/%s/databases/%s/collections" % (self.base, TENANT, DATABASE)
+        self.collections = collections_url(self.base)
 
     async def call(self, method, url, body=None, timeout=None):
         import aiohttp
@@ -190,38 +89,19 @@ class Chroma:
             return json.loads(text) if text else None
 
 
-def encode_embeddings(vectors, base64_ok):
-    """Embeddings as Chroma takes them: base64 of little-endian float32 (when the server says so) or lists."""
-    if base64_ok:
-        raw = np.ascontiguousarray(vectors, dtype="<f4")
-        return [base64.b64encode(row.tobytes()).decode("ascii") for row in raw]
-    return vectors.tolist()
-
-
 # ------------------------------------------------------------------ the run
 
 
-class Run:
+class Run(chroma_results.Measured):
+    """The phases of a run, each recording into the ``Measured`` it is (times taken here)."""
+
     def __init__(self, args, document):
+        super().__init__(args.num_documents)
         self.args = args
         self.doc = document
-        self.stop_reason = None  # "duration" | "signal" | "error"
         self.deadline = None
-        self.insert_ms = []
-        self.query_ms = []
-        self.inserted = np.zeros(args.num_documents, dtype=bool)
-        self.returned = {}  # query index -> (row indices, server distances)
-        self.errors = {}
-        self.sent = self.completed = self.failed = self.timeouts = 0
-        self.first_send = self.last_complete = None
-        self.insert_window = self.query_window = None
-        self.collection = None  # (id, name) once created
-        self.info = {}
 
     # --- bookkeeping
-
-    def error(self, message):
-        self.errors[message] = self.errors.get(message, 0) + 1
 
     def out_of_time(self):
         if self.stop_reason is None and time.monotonic() >= self.deadline:
@@ -249,7 +129,7 @@ class Run:
             raise
         except Exception as exc:  # connection refused, DNS, timeout
             raise Failure("cannot reach Chroma at %s: %s" % (chroma.base, exc or type(exc).__name__)) from None
-        if not isinstance(beat, dict) or "nanosecond heartbeat" not in beat:
+        if not is_heartbeat(beat):
             raise Failure("%s/heartbeat did not answer like Chroma's v2 API: %r" % (chroma.base, beat))
         self.info["chroma_version"] = await chroma.call("GET", chroma.base + "/version", timeout=10)
         checks = await chroma.call("GET", chroma.base + "/pre-flight-checks", timeout=10) or {}
@@ -257,22 +137,19 @@ class Run:
         self.info["base64"] = bool(checks.get("supports_base64_encoding"))
 
     async def create(self, chroma, name):
-        hnsw = {"space": self.args.distance}
-        for option, key in (("ef_search", "ef_search"), ("ef_construction", "ef_construction"), ("max_neighbors", "max_neighbors")):
-            if getattr(self.args, option) is not None:
-                hnsw[key] = getattr(self.args, option)
+        options = {key: getattr(self.args, key) for key in ("ef_search", "ef_construction", "max_neighbors")}
         try:
-            made = await chroma.call("POST", chroma.collections, {"name": name, "configuration": {"hnsw": hnsw}, "get_or_create": False})
+            made = await chroma.call("POST", chroma.collections, create_body(name, self.args.distance, options))
         except Failure as exc:
             if "409" in str(exc) or "already exists" in str(exc).lower():
                 raise Failure("collection %r already exists: the benchmark needs a fresh one "
                               "(choose another --collection or delete it)" % name) from None
             raise
         self.collection = (made["id"], name)
-        config = (made.get("configuration_json") or {}).get("hnsw") or {}
-        if config.get("space", self.args.distance) != self.args.distance:
-            raise Failure("Chroma made collection %r with space %r, not %r" % (name, config.get("space"), self.args.distance))
-        self.info["hnsw"] = {k: config.get(k) for k in ("space", "ef_search", "ef_construction", "max_neighbors") if k in config}
+        hnsw = collection_hnsw(made)
+        if hnsw.get("space", self.args.distance) != self.args.distance:
+            raise Failure("Chroma made collection %r with space %r, not %r" % (name, hnsw.get("space"), self.args.distance))
+        self.info["hnsw"] = hnsw
         return made["id"]
 
     async def ingest(self, chroma, collection_id, data):
@@ -289,8 +166,7 @@ class Run:
             if self.out_of_time():
                 break
             rows = data[start:start + size]
-            body = {"ids": ["v%d" % i for i in range(start, start + len(rows))],
-                    "embeddings": encode_embeddings(rows, self.info["base64"])}
+            body = add_body(start, rows, self.info["base64"])
             started = started or time.time()
             timed = await self.timed_call("add", chroma, url, body)
             if timed is None:
@@ -328,7 +204,7 @@ class Run:
                 if i >= len(queries):
                     return
                 state["next"] = i + 1
-                body = {"query_embeddings": [queries[i].tolist()], "n_results": n_results, "include": ["distances"]}
+                body = query_body(queries[i], n_results)
                 state["started"] = state["started"] or time.time()
                 timed = await self.timed_call("query", chroma, url, body)
                 if timed is None:
@@ -336,74 +212,14 @@ class Run:
                 answer, elapsed = timed
                 self.query_ms.append(elapsed)
                 self.query_window = (state["started"], time.time())
-                ids = answer["ids"][0]
-                self.returned[i] = ([int(x[1:]) for x in ids], (answer.get("distances") or [[None] * len(ids)])[0])
+                self.returned[i] = returned_rows(answer)
 
         await asyncio.gather(*(worker() for _ in range(self.args.concurrency)))
 
     # --- the document
 
     def finish(self, data, queries):
-        doc, args = self.doc, self.args
-        doc["run"]["ended_at"] = now_iso()
-        doc["run"]["partial"] = self.stop_reason is not None
-        doc["window"].update(
-            start_epoch=self.first_send, end_epoch=self.last_complete,
-            duration_s=(self.last_complete - self.first_send) if self.first_send and self.last_complete else None,
-        )
-        doc["counts"].update(sent=self.sent, completed=self.completed, failed=self.failed,
-                             timeouts=self.timeouts, errors=dict(self.errors))
-        inserted = int(self.inserted.sum())
-        insert_s = self.insert_window[1] - self.insert_window[0] if self.insert_window else None
-        query_s = self.query_window[1] - self.query_window[0] if self.query_window else None
-        doc["throughput"] = {
-            "vectors_per_s": inserted / insert_s if insert_s else None,
-            "queries_per_s": len(self.query_ms) / query_s if query_s else None,
-            "requests_per_s": self.completed / doc["window"]["duration_s"] if doc["window"]["duration_s"] else None,
-        }
-        doc["latency"] = {"insert_batch_ms": summary(self.insert_ms), "query_ms": summary(self.query_ms)}
-        recall, check = None, None
-        if self.returned and inserted:
-            kept = np.flatnonzero(self.inserted)
-            position = np.full(len(self.inserted), -1, dtype=np.int64)
-            position[kept] = np.arange(len(kept))
-            order = sorted(self.returned)
-            rows = [[int(position[r]) if position[r] >= 0 else None for r in self.returned[i][0]] for i in order]
-            present = data if len(kept) == len(data) else data[kept]  # no copy of a whole collection
-            recall, _ = recall_at_k(queries[order], present, rows, args.top_k, args.distance)
-            diffs = []
-            for i in order[:50]:
-                ids, server = self.returned[i]
-                if ids and server and server[0] is not None:
-                    true = distances(queries[i:i + 1], data[np.asarray(ids)], args.distance)[0]
-                    diffs.append(float(np.max(np.abs(true - np.asarray(server, dtype=np.float64)))))
-            check = max(diffs) if diffs else None
-        hnsw = self.info.get("hnsw") or {}
-        doc["domain"] = {
-            "recall_at_k": recall,
-            "k": args.top_k,
-            "distance": args.distance,
-            "dimension": args.dimension,
-            "num_documents": args.num_documents,
-            "documents_inserted": inserted,
-            "queries_completed": len(self.query_ms),
-            "query_concurrency": args.concurrency,
-            "chroma_version": self.info.get("chroma_version"),
-            "collection": self.collection[1] if self.collection else None,
-            "batch_size_sent": self.info.get("batch_size_sent"),
-            "max_batch_size": self.info.get("max_batch_size"),
-            "embedding_encoding": "base64" if self.info.get("base64") else "json",
-            "ef_search": hnsw.get("ef_search"),
-            "ef_construction": hnsw.get("ef_construction"),
-            "max_neighbors": hnsw.get("max_neighbors"),
-            "insert_s": insert_s,
-            "query_s": query_s,
-            "distance_check_max_abs": check,
-            "recall_rule": "tie-tolerant: true distance <= k-th + 1e-3*max(1,|k-th|)",
-            "stopped_by": self.stop_reason,
-        }
-        return doc
-
+        return chroma_results.finish(self.doc, self, self.args, data, queries, now_iso(started_now()))
 
 
 def default_collection(prefix, document):
@@ -436,7 +252,7 @@ async def run_async(args, document):
         loop.add_signal_handler(signum, on_signal, signum)
 
     data, queries = make_vectors(args.seed, args.num_documents, args.num_queries, args.dimension, args.distance)
-    base = "http://%s:%d/api/v2" % (args.host if ":" not in args.host else "[%s]" % args.host, args.port)
+    base = api_base(args.host, args.port)
     connector = aiohttp.TCPConnector(limit=max(1, args.concurrency))
     timeout = aiohttp.ClientTimeout(total=args.request_timeout)
     failure = None
@@ -508,7 +324,8 @@ def main(argv=None):
         "num_documents", "dimension", "batch_size", "num_queries", "top_k", "distance", "concurrency",
         "ef_search", "ef_construction", "max_neighbors", "collection", "collection_prefix", "seed", "duration")}
     target = {"kind": "chroma", "url": "http://%s:%d" % (args.host, args.port), "host": args.host, "port": args.port}
-    document = new_document(CLIENT, parameters, target, command=["python3", "-m", "orch.clients.chroma_benchmark"] + argv)
+    document = new_document(CLIENT, parameters, target, job=this_job(), started_at=started_now(),
+                            command=["python3", "-m", "orch.clients.chroma_benchmark"] + argv)
     def early(signum, frame):  # until the event loop installs its own handlers
         raise KeyboardInterrupt
 
@@ -516,7 +333,7 @@ def main(argv=None):
     try:
         doc, failure, signalled = asyncio.run(run_async(args, document))
     except KeyboardInterrupt:  # a signal before the loop installed its handlers
-        document["run"]["ended_at"] = now_iso()
+        document["run"]["ended_at"] = now_iso(started_now())
         document["domain"]["stopped_by"] = "signal"
         write_document(args.output, document)
         return EXIT_SIGNAL

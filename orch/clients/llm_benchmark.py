@@ -1,8 +1,8 @@
 """llm_benchmark: the ``ollama_benchmark`` client for any OpenAI-compatible server (vLLM, llama.cpp, ...).
 
-Same flags, metrics and results as ``orch.clients.ollama_benchmark`` (see its docstring for every
-definition); only the default API differs: ``--api openai`` (``/v1/chat/completions``, SSE with
-``stream_options.include_usage``).
+Same flags, metrics and results as ``orch.clients.ollama_benchmark`` (every definition is in
+``orch.clients.llm_results``); only the default API differs: ``--api openai`` (``/v1/chat/completions``,
+SSE with ``stream_options.include_usage``).
 """
 import sys
 

@@ -33,7 +33,8 @@ import sys
 import time
 
 from orch.clients.tool import run_tool, stop_on_signals, tool_version
-from orch.results import new_document, now_iso, summary, write_document
+from orch.clients.node import started_now, this_job, write_document
+from orch.results import new_document, now_iso, summary
 
 __all__ = ("main", "parse_run", "parse_intervals", "histogram_summary", "build_command")
 
@@ -191,7 +192,7 @@ def main(argv=None):
     doc = new_document(
         "mysql_benchmark", parameters,
         {"kind": "mysql", "url": "mysql://%s:%d/%s" % (args.host, args.port, args.database), "host": args.host, "port": args.port},
-        tool=PROGRAM, tool_version=tool_version(PROGRAM),
+        job=this_job(), started_at=started_now(), tool=PROGRAM, tool_version=tool_version(PROGRAM),
         command=[sys.executable, "-m", "orch.clients.mysql_benchmark"] + [scrub(a) for a in argv],
     )
     doc["workload"] = {"loop": "closed", "concurrency": args.threads, "script": "oltp_" + args.workload}

@@ -33,7 +33,8 @@ import sys
 import time
 
 from orch.clients.tool import run_tool, stop_on_signals, tool_version
-from orch.results import new_document, now_iso, write_document
+from orch.clients.node import started_now, this_job, write_document
+from orch.results import new_document, now_iso
 
 __all__ = ("main", "parse_csv", "build_command", "overall_rate")
 
@@ -277,7 +278,7 @@ def main(argv=None):
     doc = new_document(
         "redis_benchmark", parameters,
         {"kind": "redis", "url": "redis://%s:%d" % (args.host, args.port), "host": args.host, "port": args.port},
-        tool=PROGRAM, tool_version=tool_version(PROGRAM), command=shown_argv,
+        job=this_job(), started_at=started_now(), tool=PROGRAM, tool_version=tool_version(PROGRAM), command=shown_argv,
     )
     doc["workload"] = {"loop": "closed", "concurrency": args.clients, "pipeline": args.pipeline, "data_size": args.data_size}
     doc["fidelity"] = {"degraded": False, "reasons": []}

@@ -36,19 +36,28 @@ def flag_words(flags, values):
     return tuple(words)
 
 
-def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source="docker://python:3.11-slim", env=None):
-    """A client kind whose load generator is ``python3 -m orch.clients.<name>``.
+def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source="docker://python:3.11-slim", env=None,
+                program=None):
+    """A client kind whose load generator is ``python3 -m orch.clients.<name>``, or a native tool run as it is.
 
     + env: ``job -> pairs`` of environment variables the load generator gets (the recipe's own win)
+    + program: ``job -> words`` of a native tool (in the client's image, through the runtime) that needs
+      no wrapper of orch's: its flags follow, and no ``--output`` is added (``ORCH_RESULT`` is in its environment)
     """
+    if program is not None:
+        return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, None)
 
-    def program(job):
+    def driver(job):
         return (
             "python3", "-m", "orch.clients." + name,
             "--host", Raw('"$TARGET_HOST"'), "--port", Raw('"$TARGET_PORT"'),
             "--duration", str(job.duration or 60),
         )
 
+    return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, driver, ("--output",))
+
+
+def _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, output):
     def arguments(job, values):
         return flag_words(flags, values)
 
@@ -60,5 +69,5 @@ def client_kind(name, target, summary, parameters, flags, aliases=(), docker_sou
         aliases=dict(aliases),
         docker_source=docker_source,
         target=target,
-        sections=client_sections(program, arguments, docker_source, env=env),
+        sections=client_sections(program, arguments, docker_source, env=env, output=output),
     )

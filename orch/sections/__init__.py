@@ -73,7 +73,7 @@ def service_sections(command, probe, port, docker_source, setup=(), ready=(), en
     )
 
 
-def client_sections(program, arguments, docker_source, env=None):
+def client_sections(program, arguments, docker_source, env=None, output=("--output",)):
     """The standard list of sections of a client kind (see ``benchmark``); ``env`` as for ``service_sections``."""
     return (
         header,
@@ -84,5 +84,5 @@ def client_sections(program, arguments, docker_source, env=None):
         setup_script,
         sidecars,
         wait_for_target,
-        benchmark(program, arguments),
+        benchmark(program, arguments, output=output),
     )

@@ -40,7 +40,8 @@ def await_endpoint(service, seconds, port="orch_port"):
     return (
         'orch_file="$ORCH_ENDPOINTS_DIR"/%s' % word(service + ".json"),
         "orch_waited_from=$SECONDS",
-        'until [ -s "$orch_file" ] || [ -e "${orch_file%%.json}.failed" ] || [ $((SECONDS - orch_waited_from)) -ge %d ]; do sleep 1; done'
+        # SECONDS ticks in whole seconds: -gt, so the wait never ends before its bound
+        'until [ -s "$orch_file" ] || [ -e "${orch_file%%.json}.failed" ] || [ $((SECONDS - orch_waited_from)) -gt %d ]; do sleep 1; done'
         % seconds,
     ) + endpoint_reads('"$orch_file"', port=port)
 
@@ -71,7 +72,7 @@ def wait_for_target(job):
                 "}",
                 'until [ -s "$ORCH_TARGET_FILE" ]; do',
                 "    orch_target_failed",
-                '    if [ $((SECONDS - orch_started)) -ge "$ORCH_WAIT" ]; then',
+                '    if [ $((SECONDS - orch_started)) -gt "$ORCH_WAIT" ]; then',
                 '        orch_fail "no endpoint for service %s after $ORCH_WAIT s ($ORCH_TARGET_FILE)" 1' % target.name,
                 "    fi",
                 POLL_PAUSE,
@@ -87,7 +88,7 @@ def wait_for_target(job):
         ("until orch_probe; do",)
         + watch
         + (
-            '    if [ $((SECONDS - orch_started)) -ge "$ORCH_WAIT" ]; then',
+            '    if [ $((SECONDS - orch_started)) -gt "$ORCH_WAIT" ]; then',
             '        orch_fail "target $TARGET_HOST:$TARGET_PORT not answering after $ORCH_WAIT s" 1',
             "    fi",
             POLL_PAUSE,
@@ -129,11 +130,13 @@ def sweep_cases(arguments, job):
 
 
 @curry
-def benchmark(program, arguments, job):
+def benchmark(program, arguments, job, output=("--output",)):
     """Run the load generator and wait for it; its exit status ends the job.
 
     + program: ``job -> words`` before the per-combination arguments
     + arguments: ``(job, values) -> words`` for one combination of parameters
+    + output: the words before the results file (``ORCH_RESULT``); None for a tool that takes none
+      (a native tool run as it is: it may read ``ORCH_RESULT`` from its environment)
     The recipe's own ``command``/``args``, when given, run instead.
     """
     lines = list(banner("benchmark"))
@@ -144,7 +147,9 @@ def benchmark(program, arguments, job):
         # the recipe's own program: it reads this task's parameters from ORCH_PARAM_* (and ORCH_RESULT)
         words = (job.command,) + (job.args or ())
     else:
-        words = tuple(program(job)) + (Raw('"${orch_args[@]}"'), "--output", Raw('"$ORCH_RESULT"'))
+        words = tuple(program(job)) + (Raw('"${orch_args[@]}"'),)
+        if output is not None:
+            words += tuple(output) + (Raw('"$ORCH_RESULT"'),)
     words = runtime_of(job).wrap(job, words)
     lines.append(shell_line("orch_log", "running:", *words))
     lines.extend(progress(job, "running"))

@@ -1,0 +1,111 @@
+"""The run registry on disk: every submission, its job id, state history and endpoint.
+
+``$ORCH_HOME`` (default ``~/.orch``) holds ``runs/<id>/run.json`` beside the
+recipe and the rendered script; for a local submission the same directory
+is the job's run directory (logs, state markers, results). Writes are
+atomic (temp file, then rename) and updates hold a lock, so concurrent
+``orch`` processes and crashes never leave a torn record. Records are
+``orch.runrecord.Run``; which record a name means is ``runrecord.named``'s call.
+"""
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+
+from pyrsistent import InvariantException
+
+from orch.effects.files import write_atomically
+from orch.errors import NotFound, OrchError
+from orch.runrecord import as_json, from_json, named
+
+__all__ = ("home", "runs_dir", "run_dir", "create", "load", "save", "update", "remove", "all_runs", "find", "now")
+
+
+def home():
+    return os.path.abspath(os.environ.get("ORCH_HOME") or os.path.join(os.path.expanduser("~"), ".orch"))
+
+
+def runs_dir():
+    return os.path.join(home(), "runs")
+
+
+def run_dir(run_id):
+    return os.path.join(runs_dir(), run_id)
+
+
+def _record_path(run_id):
+    return os.path.join(run_dir(run_id), "run.json")
+
+
+def create(run, files=()):
+    """Make the run's directory (failing if the id exists) and write its record and files (``(name, text)`` pairs)."""
+    os.makedirs(runs_dir(), exist_ok=True)
+    try:
+        os.mkdir(run_dir(run["id"]))
+    except FileExistsError:
+        raise OrchError("a run %r exists already (%s)" % (run["id"], run_dir(run["id"]))) from None
+    for name, text in files:
+        write_atomically(os.path.join(run_dir(run["id"]), name), text)
+    save(run)
+
+
+def save(run):
+    write_atomically(_record_path(run["id"]), as_json(run))
+
+
+def load(run_id):
+    try:
+        with open(_record_path(run_id), encoding="utf-8") as handle:
+            return from_json(handle.read())
+    except FileNotFoundError:
+        raise NotFound("no run %r in %s" % (run_id, runs_dir())) from None
+
+
+@contextmanager
+def _locked(run_id):
+    with open(os.path.join(run_dir(run_id), ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def update(run_id, change):
+    """Apply ``change(run) -> run`` under the run's lock; return the new record."""
+    with _locked(run_id):
+        run = change(load(run_id))
+        save(run)
+        return run
+
+
+def remove(run_id):
+    """Delete a run that never became a job (its submission failed)."""
+    import shutil
+
+    shutil.rmtree(run_dir(run_id), ignore_errors=True)
+
+
+def all_runs():
+    """Every run's record, oldest first; a directory without a readable record is skipped."""
+    try:
+        names = os.listdir(runs_dir())
+    except FileNotFoundError:
+        return []
+    runs = []
+    for name in names:
+        try:
+            runs.append(load(name))
+        except (NotFound, ValueError, TypeError, InvariantException):
+            continue  # half a record, or not one of orch's: orch status still lists the others
+    return sorted(runs, key=lambda r: (r["created_at"], r["id"]))
+
+
+def find(key, runs=None):
+    """The run named by ``key`` among ``runs`` (default: every run in the registry)."""
+    return named(key, all_runs() if runs is None else runs)
+
+
+def now():
+    """The registry's clock: epoch seconds, to the millisecond."""
+    return round(time.time(), 3)
