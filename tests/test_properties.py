@@ -11,6 +11,7 @@ from conftest import bash_syntax, directives, shellcheck
 from orch import render_job
 from orch.quoting import VARIABLE, shell_line, word
 from orch.recipe import parse_job
+from orch.kinds import KINDS
 from strategies import HOSTILE, client_recipes, hostile_values, service_recipes, texts, to_yaml
 
 recipes = service_recipes() | client_recipes()
@@ -169,7 +170,7 @@ def test_invalid_value_is_reported_on_its_own_line(recipe, bad):
     text, data = recipe
     block, field, value = bad
     data = dict(data, resources=dict(data["resources"], **{field: value}))
-    role = "service" if data["name"] in ("redis", "ollama", "chroma", "mysql", "prometheus", "grafana") else "client"
+    role = KINDS[data["name"]].role
     text = to_yaml(role, data)
     line = next(i for i, l in enumerate(text.split("\n"), 1) if l.startswith("    %s:" % field))
     try:

@@ -86,7 +86,7 @@ def SEED(name):
 
 # (id, recipe text, line, field, words in the message)
 INVALID = [
-    ("unknown-kind", SERVICE % "  name: postgres\n", 2, "service.name", "unknown service kind 'postgres'"),
+    ("unknown-kind", SERVICE % "  name: nosuchkind\n", 2, "service.name", "unknown service kind 'nosuchkind'"),
     ("client-kind-as-service", SERVICE % "  name: redis_benchmark\n", 2, "service.name", "unknown service kind"),
     ("unknown-field", SERVICE % "  name: redis\n  colour: blue\n", 3, "service.colour", "unknown field"),
     ("unknown-resource", SERVICE % "  name: redis\n  resources:\n    gpus: 1\n", 4, "service.resources.gpus", "unknown field"),

@@ -82,7 +82,7 @@ def kind_named(name, kinds=None):
     'chroma_benchmark'
     >>> kind_named("redis_parametric_benchmark").name
     'redis_benchmark'
-    >>> kind_named("postgres") is None
+    >>> kind_named("nosuchkind") is None
     True
     """
     table = KINDS if kinds is None else kinds
