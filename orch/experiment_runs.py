@@ -1,7 +1,7 @@
 """Experiments as runs: submitting one (its members, then its conductor), following it, stopping it.
 
 An experiment's record holds its members' ids; its state is derived from
-theirs (``experiments.experiment_state``). ``refresh_experiments`` and
+theirs (``lifecycle.experiment_state``). ``refresh_experiments`` and
 ``wait_for`` take any records, single jobs and experiments alike.
 """
 import os

@@ -20,7 +20,6 @@ Layout (fields a client has no use for stay null or empty)::
 """
 import json
 import math
-import os
 import time
 
 __all__ = (

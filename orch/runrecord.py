@@ -8,7 +8,7 @@ record is made; ``moved`` and ``observed`` are its transitions; ``as_json`` and
 """
 import json
 
-from pyrsistent import PRecord, field, freeze, pvector, pvector_field, thaw
+from pyrsistent import PRecord, field, freeze, pvector, thaw
 
 from orch.errors import NotFound
 from orch.lifecycle import reconcile

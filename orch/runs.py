@@ -257,4 +257,9 @@ def status_json(records):
     """``orch status --json``: the fields a script may rely on, for each record."""
     from pyrsistent import thaw
 
-    return json.dumps([{f: thaw(r[f]) for f in STATUS_FIELDS} for r in records], indent=2)
+    def value(field, record):
+        found = thaw(record[field])
+        # a published endpoint's keys in a fixed order, whatever order the record keeps them in
+        return {k: found[k] for k in sorted(found)} if isinstance(found, dict) else found
+
+    return json.dumps([{f: value(f, r) for f in STATUS_FIELDS} for r in records], indent=2)

@@ -110,7 +110,7 @@ def test_scontrol_line_with_spaces_in_values():
     assert parse_squeue("garbage\n") == {}
 
 
-def test_ssh_failure_is_a_connection_error(monkeypatch, tmp_path):
+def test_ssh_failure_is_login_unreachable(monkeypatch, tmp_path):
     from orch.effects.process import run
 
     monkeypatch.setenv("HOME", str(tmp_path))

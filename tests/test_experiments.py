@@ -125,3 +125,73 @@ def test_a_failing_service_fails_the_experiment_and_its_clients_fast(env, tmp_pa
     run_id = ran.stdout.split()[0]
     record = json.loads(orch(env, "status", "--json", run_id).stdout)[0]
     assert record["state"] == "failed" and "service cache failed" in record["reason"], record
+
+
+# --- submission order and clean-up, with a fake scheduler (no SLURM)
+
+
+def scheduler(refuse_at=None):
+    """A runner that plays sbatch (job ids 100, 101, ...; the call numbered ``refuse_at`` is refused) and scancel."""
+    from orch.effects.process import Completed
+
+    calls = []
+
+    def runner(argv, input=None, remote=None, timeout=60):
+        calls.append(tuple(argv))
+        if argv[0] == "sbatch":
+            number = sum(1 for c in calls if c[0] == "sbatch")
+            if number == refuse_at:
+                return Completed(argv=tuple(argv), exit_code=1, stderr="sbatch: error: Batch job submission failed: QOS limit\n")
+            return Completed(argv=tuple(argv), exit_code=0, stdout="%d\n" % (99 + number))
+        return Completed(argv=tuple(argv), exit_code=0)
+
+    runner.calls = calls
+    return runner
+
+
+STUDY = """experiment:
+  name: study
+  services:
+    - service: {name: redis, ports: [16399]}
+      as: cache
+  clients:
+    - client: {name: redis_benchmark, parameters: {clients: [1, 10]}}
+      target: cache
+"""
+
+
+def test_services_go_first_clients_after_them_and_the_conductor_after_the_clients(tmp_path, monkeypatch):
+    from orch.effects import registry
+    from orch.experiment_runs import run_experiment
+
+    monkeypatch.setenv("ORCH_HOME", str(tmp_path / "home"))
+    path = tmp_path / "e.yaml"
+    path.write_text(STUDY)
+    runner = scheduler()
+    record = run_experiment(path, site="local", runtime="host", runner=runner)
+    assert [c for c in runner.calls if c[0] == "sbatch"] == [
+        ("sbatch", "--parsable"),                              # the service
+        ("sbatch", "--parsable", "--dependency=after:100"),    # its client, after it
+        ("sbatch", "--parsable", "--dependency=afterany:101"),  # the conductor, after every client
+    ]
+    assert record["state"] == "submitted" and record["conductor_job_id"] == "102"
+    members = {m["alias"]: registry.load(m["id"]) for m in record["members"]}
+    assert members["cache"]["job_id"] == "100" and members["redis_benchmark"]["job_id"] == "101"
+    assert members["redis_benchmark"]["endpoints_dir"] == record["endpoints_dir"] == members["cache"]["endpoints_dir"]
+
+
+@pytest.mark.parametrize("refuse_at", [2, 3])
+def test_a_refusal_part_way_cancels_and_forgets_what_was_submitted(tmp_path, monkeypatch, refuse_at):
+    from orch.effects import registry
+    from orch.errors import SubmissionError
+    from orch.experiment_runs import run_experiment
+
+    monkeypatch.setenv("ORCH_HOME", str(tmp_path / "home"))
+    path = tmp_path / "e.yaml"
+    path.write_text(STUDY)
+    runner = scheduler(refuse_at=refuse_at)
+    with pytest.raises(SubmissionError, match="QOS limit"):
+        run_experiment(path, site="local", runtime="host", runner=runner)
+    submitted = ["%d" % (99 + n) for n in range(1, refuse_at)]
+    assert runner.calls[-1] == ("scancel",) + tuple(submitted)
+    assert registry.all_runs() == []

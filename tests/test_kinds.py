@@ -94,3 +94,22 @@ def test_a_client_kind_that_wraps_a_native_tool_needs_no_wrapper():
     assert "python3 -m orch.clients" not in script
     assert "orch_args=(-n 100)" in script and "orch_args=(-n 1000)" in script
     assert shellcheck(script) == ""
+
+
+def test_two_kinds_of_one_name_are_an_error_not_an_override():
+    from orch.kinds import by_name
+
+    with pytest.raises(ValueError, match="two kinds are called 'redis'"):
+        by_name([KINDS["redis"], KINDS["redis"].set(summary="another redis")])
+
+
+def test_a_plugin_module_is_read_as_discovery_reads_orchs_own(tmp_path):
+    # --plugin MODULE without :ATTR takes the module's KINDS (or KIND), like a module of orch.kinds
+    (tmp_path / "twokinds.py").write_text(
+        "from orch.kinds import KINDS as OURS\n"
+        "KINDS = [OURS['redis'].set(name='redis_a'), OURS['redis'].set(name='redis_b')]\n")
+    env = dict(__import__("os").environ, PYTHONPATH="%s:%s" % (tmp_path, ROOT))
+    result = subprocess.run([sys.executable, "-m", "orch", "--plugin", "twokinds", "list"], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert {"redis_a", "redis_b"} <= {line.split()[0] for line in result.stdout.splitlines()}

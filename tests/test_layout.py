@@ -7,12 +7,16 @@ from conftest import ROOT
 
 ORCH = ROOT / "orch"
 MAX_LINES = 400
-# modules allowed to reach the world; everything else gets it as arguments
-EDGE = ("effects/", "cli/", "clients/", "report/write.py", "runs.py", "experiment_runs.py")
+# modules allowed to reach the world; everything else gets it as arguments. Of the load generators,
+# only the drivers are edge: their stream parsing, workloads and documents are pure modules too.
+DRIVERS = ("node.py", "tool.py", "ollama_benchmark.py", "llm_benchmark.py", "chroma_benchmark.py", "redis_benchmark.py",
+           "mysql_benchmark.py", "pgbench.py")
+EDGE = ("effects/", "cli/", "report/write.py", "runs.py", "experiment_runs.py") + tuple("clients/" + d for d in DRIVERS)
 WORLD_MODULES = {"subprocess", "sh", "socket", "fcntl", "shutil", "urllib.request", "http.client"}
 WORLD_CALLS = re.compile(
-    r"\bos\.(environ|getenv|getcwd|listdir|makedirs|mkdir|replace|rename|unlink|remove|chmod|system)\b"
-    r"|\btime\.time\(|\bdatetime\.now\(|\bgethostname\("
+    r"\bos\.(environ|getenv|getcwd|listdir|scandir|makedirs|mkdir|replace|rename|unlink|remove|chmod|system|fsync)\b"
+    r"|\btime\.(time|monotonic|perf_counter|time_ns|monotonic_ns|perf_counter_ns)\(|\bdatetime\.now\(|\bgethostname\("
+    r"|\bfrom time import|\.write_(text|bytes)\(|\bopen\([^)]*[\"'][wax]b?\+?[\"']"
 )
 
 

@@ -88,10 +88,11 @@ def test_ttft_and_inter_token_latency_match_the_injected_delays(server, tmp_path
     first_token, e2el = latency["ttft_ms"], latency["e2el_ms"]
     assert ttft - EARLY_MS - EPS_MS <= first_token["min"] and first_token["p50"] < ttft + SLACK_MS, first_token
     assert last - EARLY_MS - EPS_MS <= e2el["min"] and e2el["p50"] < last + SLACK_MS, e2el
-    # a gap after a late token is short (the server catches up): the median gap is only short when
-    # tokens are stamped together (per read, per response); half the injected gap tells those apart
-    assert itl / 2 <= latency["tpot_ms"]["p50"] < itl + SLACK_MS, latency["tpot_ms"]
-    assert itl / 2 <= latency["icl_ms"]["p50"] < itl + SLACK_MS, latency["icl_ms"]
+    # gaps have no floor under load (a late first token, a server catching up, several tokens in one
+    # read): only an upper bound here; that each token is stamped with its own read is tested on the
+    # stream parser itself (test_any_split_of_a_stream_parses_to_the_same_tokens_at_the_reads_that_complete_them)
+    assert 0 < latency["tpot_ms"]["p50"] < itl + SLACK_MS, latency["tpot_ms"]
+    assert 0 < latency["icl_ms"]["p50"] < itl + SLACK_MS, latency["icl_ms"]
     assert doc["domain"]["tokens"]["source"] == ("server_usage" if api == "openai" else "eval_count")
 
 

@@ -3,6 +3,7 @@ import json
 
 import pytest
 from hypothesis import given, strategies as st
+from pyrsistent import InvariantException, PTypeError
 
 from orch.errors import NotFound
 from orch.lifecycle import TERMINAL, SlurmJob
@@ -30,10 +31,12 @@ def test_moved_adds_history_only_when_something_changed():
 
 
 def test_a_record_refuses_what_it_cannot_hold():
-    with pytest.raises(Exception):
+    with pytest.raises(InvariantException):
         a_run(role="wizard")
-    with pytest.raises(Exception):
+    with pytest.raises(InvariantException):
         a_run().set(state="exploded")
+    with pytest.raises(PTypeError):
+        a_run().set(ready="yes")
 
 
 SQUEUE_STATES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL")
@@ -86,7 +89,7 @@ def test_a_run_is_named_by_id_prefix_job_name_or_job_id():
         named("zz", runs)
 
 
-def test_the_registry_skips_a_torn_or_foreign_record(tmp_path, monkeypatch):
+def test_the_registry_skips_a_torn_or_foreign_record_and_says_so(tmp_path, monkeypatch, capsys):
     from orch.effects import registry
 
     monkeypatch.setenv("ORCH_HOME", str(tmp_path))
@@ -96,3 +99,38 @@ def test_the_registry_skips_a_torn_or_foreign_record(tmp_path, monkeypatch):
         (tmp_path / "runs" / name / "run.json").write_text(text)
     assert [r["id"] for r in registry.all_runs()] == ["a1b2c3d4"]
     assert isinstance(registry.find("a1b2"), Run)
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 2 and all("not a run record orch can read" in line and "skipped" in line for line in said)
+    assert any("/runs/torn/run.json" in line for line in said) and any("/runs/foreign/run.json" in line for line in said)
+
+
+# a record as orch 0.1.0 before the typed record (d39b522) wrote it: a single job and an experiment
+OLD_JOB = {
+    "id": "5f0c2a9e", "name": "redis", "kind": "redis", "role": "service", "job_name": "redis_5f0c2a9e",
+    "recipe": "/home/u/recipes/services/redis.yaml", "site": "local", "runtime": "host", "remote": None,
+    "run_dir": "/home/u/.orch/runs/5f0c2a9e", "endpoints_dir": "/home/u/.orch/endpoints", "job_id": "4242",
+    "state": "running", "reason": "", "ready": True, "node": "vm", "elapsed": "0:31",
+    "endpoint": {"name": "redis", "kind": "redis", "orch_id": "5f0c2a9e", "job_id": "4242", "host": "vm", "port": 6379,
+                 "metrics_port": None, "run_dir": "/home/u/.orch/runs/5f0c2a9e"},
+    "created_at": 1764650000.123,
+    "history": [["created", 1764650000.123, ""], ["submitted", 1764650000.2, ""], ["running", 1764650003.0, ""]],
+}
+OLD_EXPERIMENT = {
+    "id": "e1a2b3c4", "name": "study", "kind": "experiment", "role": "experiment", "job_name": "study_e1a2b3c4",
+    "recipe": "/home/u/e.yaml", "site": "local", "runtime": "host", "remote": None, "run_dir": "/home/u/.orch/runs/e1a2b3c4",
+    "endpoints_dir": "/home/u/.orch/runs/e1a2b3c4/endpoints", "job_id": None, "state": "submitted", "reason": "",
+    "ready": False, "node": "", "elapsed": "", "endpoint": None, "keep_services": False, "conductor_job_id": 4250,
+    "members": [{"id": "5f0c2a9e", "role": "service", "alias": "cache", "monitoring": False}],
+    "created_at": 1764650000, "history": [["created", 1764650000, ""], ["submitted", 1764650001, ""]],
+}
+
+
+@pytest.mark.parametrize("stored", [OLD_JOB, OLD_EXPERIMENT], ids=["job", "experiment"])
+def test_records_the_previous_orch_wrote_still_load(stored):
+    run = from_json(json.dumps(stored))
+    assert run["id"] == stored["id"] and run["state"] == stored["state"] and len(run["history"]) == len(stored["history"])
+    assert json.loads(as_json(run))["history"] == stored["history"]
+    if stored["role"] == "experiment":
+        assert run["conductor_job_id"] == "4250" and run["members"][0]["alias"] == "cache"
+    else:
+        assert run["endpoint"]["port"] == 6379 and run["job_id"] == "4242" and run["alias"] is None

@@ -44,3 +44,10 @@ def test_orch_write_fails_and_leaves_nothing_in_a_missing_directory(tmp_path):
     result = _bash('orch_write "$PWD/nowhere/f.json" echo x; echo "status $?"', tmp_path)
     assert result.stdout.strip().endswith("status 1")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_orch_write_takes_a_bare_file_name_too(tmp_path):
+    result = _bash('orch_write f.json printf "%s\\n" new; echo "status $?"', tmp_path)
+    assert result.stdout.strip().endswith("status 0"), result.stderr
+    assert (tmp_path / "f.json").read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json"]

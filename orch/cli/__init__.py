@@ -28,7 +28,10 @@ def main(argv=None):
         # what is still buffered goes now, while a closed pipe can still be answered quietly
         sys.stdout.flush()
         return code
-    except BrokenPipeError:
+    except BrokenPipeError as error:
+        if not _stdout_gone():
+            print("orch: %s" % error, file=sys.stderr)
+            return 1
         # the reader went away (orch render ... | head -1): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
@@ -45,3 +48,15 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _stdout_gone():
+    """True when nobody reads orch's stdout any more (a pipe whose reader has closed it)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False

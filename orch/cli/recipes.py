@@ -7,7 +7,10 @@ __all__ = ("cmd_render", "cmd_validate", "cmd_list", "kinds_with_plugins")
 
 
 def kinds_with_plugins(plugins):
-    """The kinds table, with the kinds named by ``--plugin module[:attr]`` added (attr defaults to ``KIND``)."""
+    """The kinds table, with the kinds named by ``--plugin module[:attr]`` added.
+
+    Without ``:attr`` the module is read as discovery reads orch's own: its ``KIND`` or ``KINDS``.
+    """
     from importlib import import_module
 
     from orch.kinds import KINDS, kinds_in, register
@@ -16,7 +19,9 @@ def kinds_with_plugins(plugins):
     for spec in plugins:
         module_name, _, attr = spec.partition(":")
         try:
-            found = kinds_in(getattr(import_module(module_name), attr or "KIND"), "--plugin %s" % spec)
+            module = import_module(module_name)
+            names = (attr,) if attr else tuple(n for n in ("KIND", "KINDS") if hasattr(module, n)) or ("KIND",)
+            found = sum((kinds_in(getattr(module, name), "--plugin %s" % spec) for name in names), ())
         except (ImportError, AttributeError) as error:
             raise UsageError("--plugin %s: %s" % (spec, error)) from None
         except TypeError as error:

@@ -57,6 +57,7 @@ from orch.clients.llm_streams import parse_stream
 from orch.clients.llm_workload import (MAX_DISTINCT_PROMPTS, WORDS, api_path, arrival_offsets_ns, first_model,
                                        models_path, parse_prompts, request_body, synthetic_prompts)
 from orch.clients.node import started_now, this_job, write_document
+from orch.effects.files import write_atomically
 
 __all__ = ("main", "parse_args", "WORDS")
 
@@ -330,14 +331,9 @@ async def run(args):
 # ---------------------------------------------------------------- writing what was measured
 
 def write_requests(path, records, origin):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for line in request_lines(records, origin):
-            handle.write(line)
-            handle.write("\n")
-    os.replace(tmp, path)
+    """The per-request JSONL beside the document, whole or not at all (as the document itself)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomically(path, "".join(line + "\n" for line in request_lines(records, origin)))
 
 
 def main(argv=None, client_name="ollama_benchmark", default_api="generate"):

@@ -6,7 +6,7 @@ Python the node has; what reaches a login node is imported when it is used.
 """
 import os
 
-__all__ = ("read_text", "read_from", "list_dir", "make_dirs", "write_atomically", "reader", "lister")
+__all__ = ("read_text", "read_from", "list_dir", "make_dirs", "write_atomically")
 
 
 def _runner(runner):
@@ -87,12 +87,3 @@ def write_atomically(path, data, *, mode=None):
             pass
         raise
 
-
-def reader(remote=None, runner=None):
-    """``path -> text or None`` bound to one place (this machine or a login node): what pure code is given to read with."""
-    return lambda path: read_text(path, remote=remote, runner=runner)
-
-
-def lister(remote=None, runner=None):
-    """``path -> [names]`` bound to one place, like ``reader``."""
-    return lambda path: list_dir(path, remote=remote, runner=runner)

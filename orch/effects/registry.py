@@ -9,6 +9,7 @@ atomic (temp file, then rename) and updates hold a lock, so concurrent
 """
 import fcntl
 import os
+import sys
 import time
 from contextlib import contextmanager
 
@@ -96,9 +97,23 @@ def all_runs():
     for name in names:
         try:
             runs.append(load(name))
-        except (NotFound, ValueError, TypeError, InvariantException):
-            continue  # half a record, or not one of orch's: orch status still lists the others
+        except NotFound:
+            continue  # a directory without a record: a submission that is being made, or was undone
+        except (ValueError, TypeError, InvariantException) as error:
+            # half a record, or not one of orch's: the others are still listed, and this one is named
+            _skipped(name, error)
     return sorted(runs, key=lambda r: (r["created_at"], r["id"]))
+
+
+_SAID = set()
+
+
+def _skipped(name, error):
+    """One line on stderr, once per process, for a record that cannot be read."""
+    if name not in _SAID:
+        _SAID.add(name)
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        sys.stderr.write("orch: %s: not a run record orch can read (%s): skipped\n" % (_record_path(name), reason[:200]))
 
 
 def find(key, runs=None):

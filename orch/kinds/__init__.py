@@ -60,7 +60,17 @@ def discovered(package=__name__):
     return tuple(found)
 
 
-KINDS = {kind.name: kind for kind in discovered()}
+def by_name(kinds):
+    """``{name: kind}``; two kinds of one name are an error, not a silent override."""
+    table = {}
+    for kind in kinds:
+        if kind.name in table:
+            raise ValueError("two kinds are called %r" % kind.name)
+        table[kind.name] = kind
+    return table
+
+
+KINDS = by_name(discovered())
 SERVICE_KINDS = tuple(kind for kind in KINDS.values() if kind.role == "service")
 CLIENT_KINDS = tuple(kind for kind in KINDS.values() if kind.role == "client")
 

@@ -10,7 +10,7 @@ Being data, what gets plotted is testable without matplotlib.
 import re
 
 from orch.metrics import TITLES
-from orch.report.documents import by_client, common_axes, group_label, latencies, number, swept_names, throughputs, value_text
+from orch.report.documents import by_client, common_axes, group_label, latencies, number, throughputs, value_text
 from orch.results import LATENCY_POINTS
 
 __all__ = ("sweep_figure", "llm_distribution_figure", "metrics_figure", "figures_of", "slug")

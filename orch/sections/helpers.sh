@@ -9,7 +9,9 @@ orch_write() {
     # orch_write FILE COMMAND...: COMMAND's output becomes FILE whole, or FILE stays as it was.
     # Readers (clients, Prometheus, orch status) see the old file or the new one, never half of one;
     # the temporary name starts with a dot, so no glob of theirs (*.json, *.targets.json) takes it.
-    local tmp="${1%/*}/.${1##*/}.$$"
+    local dir=. tmp
+    case "$1" in */*) dir="${1%/*}" ;; esac
+    tmp="$dir/.${1##*/}.$$"
     if "${@:2}" > "$tmp" && mv -f "$tmp" "$1"; then return 0; fi
     rm -f "$tmp"
     return 1
