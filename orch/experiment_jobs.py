@@ -35,7 +35,7 @@ def aimed_at(client, service):
     return client.set(endpoints_dir=service.endpoints_dir, target=client.target.set(name=service.job_name))
 
 
-def member_jobs(experiment, run_id, runs_root, *, site, runtime, member_id, kinds=None):
+def member_jobs(experiment, run_id, runs_root, *, site, runtime, member_id, kinds=None, python=None):
     """``[(member, Job)]`` in the order they are submitted: the monitoring, the services, then the clients.
 
     + runs_root: the directory that holds every run directory (the experiment's is ``runs_root/run_id``,
@@ -48,7 +48,7 @@ def member_jobs(experiment, run_id, runs_root, *, site, runtime, member_id, kind
     for index, member in enumerate(ordered):
         the_id = member_id(index)
         job = parse_job(member.text, member.source, site=site, runtime=runtime, job_id=the_id,
-                        run_dir="%s/%s" % (runs_root, the_id), endpoints_dir=endpoints, kinds=kinds)
+                        run_dir="%s/%s" % (runs_root, the_id), endpoints_dir=endpoints, kinds=kinds, python=python)
         if member.role == "client":
             job = aimed_at(job, services[member.target])
         job = member_adjustment(experiment, member, run_id)(job)
@@ -58,7 +58,7 @@ def member_jobs(experiment, run_id, runs_root, *, site, runtime, member_id, kind
     return jobs
 
 
-def experiment_scripts(experiment, run_id, runs_root, *, site, runtime, member_id, job_id, started, kinds=None):
+def experiment_scripts(experiment, run_id, runs_root, *, site, runtime, member_id, job_id, started, kinds=None, python=None):
     """``{name: script}``: every member's script as ``orch run`` submits it, and the conductor's (when there is one).
 
     + job_id: ``index -> SLURM job id`` of the member at that place (the conductor names the services' ids)
@@ -66,7 +66,8 @@ def experiment_scripts(experiment, run_id, runs_root, *, site, runtime, member_i
     """
     from orch import render_job
 
-    jobs = member_jobs(experiment, run_id, runs_root, site=site, runtime=runtime, member_id=member_id, kinds=kinds)
+    jobs = member_jobs(experiment, run_id, runs_root, site=site, runtime=runtime, member_id=member_id, kinds=kinds,
+                       python=python)
     scripts = {"%s-%s" % (member.role, member.alias): render_job(job, kinds) for member, job in jobs}
     conductor = conductor_of(experiment, run_id, "%s/%s" % (runs_root, run_id), jobs,
                              [job_id(index) for index in range(len(jobs))], started)

@@ -17,7 +17,7 @@ from orch.runs import cancel_runs, new_id, reached, read_recipe, refresh, remote
 __all__ = ("run_experiment", "members_of", "stop_experiment", "refresh_experiments", "wait_for", "documents_of")
 
 
-def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, kinds=None, runner=run):
+def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, kinds=None, runner=run, python=None):
     """Submit an experiment: its monitoring, its services, each client aimed at its service, then the conductor.
 
     Every member is checked before anything is submitted; if a submission is
@@ -34,7 +34,7 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
     run_dir = "%s/%s" % (runs_root, run_id)
     ids = {}
     jobs = member_jobs(experiment, run_id, runs_root, site=site, runtime=runtime,
-                       member_id=lambda index: ids.setdefault(index, new_id()), kinds=kinds)
+                       member_id=lambda index: ids.setdefault(index, new_id()), kinds=kinds, python=python)
     record = new_run(
         registry.now(), id=run_id, name=experiment.name, kind="experiment", role="experiment",
         job_name="%s_%s" % (experiment.name, run_id), recipe=os.path.abspath(str(path)), site=site, runtime=runtime,

@@ -234,7 +234,7 @@ def _problems(filename, items):
 
 
 def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer", job_id=None, run_dir=None,
-              endpoints_dir=None, part=None, kinds=None):
+              endpoints_dir=None, part=None, kinds=None, python=None):
     """Return the ``Job`` a recipe's text describes, or raise ``RecipeError`` with every problem.
 
     + site: a site profile name (``meluxina``, ``local``)
@@ -243,6 +243,8 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
     + run_dir / endpoints_dir: override the site's defaults
     + part: ``monitoring`` selects the seed's ``monitoring:`` block
     + kinds: a kinds table with custom kinds (``orch.kinds.register``)
+    + python: the interpreter that runs a client's load generator on the node (the site's wins;
+      default ``python3`` from the node's PATH)
     """
     table = KINDS if kinds is None else kinds
     try:
@@ -318,7 +320,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         problems.append(Problem(filename, 0, "--site", str(error.args[0])))
     if job_id is not None and not re.fullmatch(NAME, job_id):
         problems.append(Problem(filename, 0, "--id", "%r: use letters, digits and _ . - only" % job_id))
-    for option, path in (("--run-dir", run_dir), ("--endpoints-dir", endpoints_dir)):
+    for option, path in (("--run-dir", run_dir), ("--endpoints-dir", endpoints_dir), ("--python", python)):
         if path is not None and not re.fullmatch(SAFE_PATH, path):
             problems.append(Problem(filename, 0, option, "%r: use letters, digits and _ . / + - only (it goes into #SBATCH lines)" % path))
     if runtime not in RUNTIME_NAMES:
@@ -362,6 +364,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         target=target,
         site=site_profile,
         runtime=runtime,
+        driver_python=site_profile.python or python or "python3",
         run_dir=run_dir or "%s/%s" % (site_profile.runs_root, job_name),
         endpoints_dir=endpoints_dir or "%s/endpoints" % site_profile.runs_root,
     )

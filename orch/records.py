@@ -112,6 +112,10 @@ class Site(PClass):
     advertise_host = field(type=OPTIONAL_STR, initial=None)
     login = field(type=OPTIONAL_STR, initial=None)
     login_port = field(type=OPTIONAL_INT, initial=None)
+    # the Python that runs a client's load generator on the node (None: the one that submitted it),
+    # and the module lines it needs there
+    python = field(type=OPTIONAL_STR, initial=None)
+    python_modules = pvector_field(str)
 
 
 class Job(PClass):
@@ -156,6 +160,8 @@ class Job(PClass):
     grace = field(type=int, initial=30)
     # array tasks of a sweep that may run at once (1: points never share the service)
     sweep_parallelism = field(type=int, initial=1)
+    # the Python that runs a client's load generator (orch's own code) on the node, outside any image
+    driver_python = field(type=str, initial="python3", invariant=matching(SAFE_PATH, "driver_python"))
 
     @property
     def job_name(self):

@@ -37,24 +37,26 @@ def read_recipe(path, what="recipe"):
 
 
 def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, run_id=None, sbatch_options=(),
-                  target=None, target_endpoint=None, kinds=None, runner=run):
+                  target=None, target_endpoint=None, kinds=None, runner=run, python=None):
     """Validate, render, register and submit one recipe; return its run record.
 
     + target: a service's run record: the client loads exactly that service (its
       endpoint file), and starts only after it has (``--dependency=after:``)
     + target_endpoint: a URL to load instead of the recipe's target
+    + python: the interpreter a client's load generator runs with on the node (default: ``python3``)
 
     A recipe problem raises before anything is created; a refused submission
     removes the registry entry again, so no record claims a job that does not exist.
     """
     return submit_text(read_recipe(path), str(path), site=site, runtime=runtime, remote=remote, run_id=run_id,
-                       sbatch_options=sbatch_options, target=target, target_endpoint=target_endpoint, kinds=kinds, runner=runner)
+                       sbatch_options=sbatch_options, target=target, target_endpoint=target_endpoint, kinds=kinds, runner=runner,
+                       python=python)
 
 
 def submit_text(text, source, *, site="meluxina", runtime="apptainer", remote=None, run_id=None, sbatch_options=(),
-                target=None, target_endpoint=None, kinds=None, runner=run):
+                target=None, target_endpoint=None, kinds=None, runner=run, python=None):
     """``submit_recipe`` for recipe text (``source`` names it in errors)."""
-    parse_job(text, source, site=site, runtime=runtime, kinds=kinds)  # every recipe problem, before any effect
+    parse_job(text, source, site=site, runtime=runtime, kinds=kinds, python=python)  # every problem, before any effect
 
     run_id = run_id or new_id()
     if remote is not None:
@@ -63,7 +65,7 @@ def submit_text(text, source, *, site="meluxina", runtime="apptainer", remote=No
     else:
         job_run_dir, endpoints = registry.run_dir(run_id), os.path.join(registry.home(), "endpoints")
     job = parse_job(text, source, site=site, runtime=runtime, job_id=run_id, run_dir=job_run_dir,
-                    endpoints_dir=endpoints, kinds=kinds)
+                    endpoints_dir=endpoints, kinds=kinds, python=python)
     job, sbatch_options = aimed(job, target, target_endpoint, remote, tuple(sbatch_options))
     return submit_job(job, text, source, site=site, runtime=runtime, remote=remote, sbatch_options=sbatch_options,
                       kinds=kinds, runner=runner)

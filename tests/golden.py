@@ -18,6 +18,8 @@ RUNTIMES = ("apptainer", "host")
 # where a golden run lives: fixed, so that scripts do not depend on the machine
 RUNS = "/orch-home/runs"
 RUN_ID = "golden00"
+# the interpreter a client's load generator runs with: fixed, like the paths
+PYTHON = "/opt/orch/venv/bin/python3"
 
 
 def without_version(script):
@@ -35,7 +37,7 @@ def recipe_scripts(path, site, runtime):
     parts = (None, "monitoring") if "\nmonitoring:" in "\n" + path.read_text() else (None,)
     scripts = {}
     for part in parts:
-        job = load_job(path, site=site, runtime=runtime, job_id=RUN_ID, part=part)
+        job = load_job(path, site=site, runtime=runtime, job_id=RUN_ID, part=part, python=PYTHON)
         suffix = "" if part is None else "-" + part
         scripts["%s%s.sbatch" % (path.stem, suffix)] = render_job(job)
     return scripts
@@ -48,7 +50,7 @@ def experiment_scripts(path, site, runtime):
 
     experiment = parse_experiment(path.read_text(), str(path), site=site, runtime=runtime)
     scripts = scripts_of(experiment, RUN_ID, RUNS, site=site, runtime=runtime, member_id=lambda index: "m%d" % index,
-                         job_id=lambda index: str(1000 + index), started=1700000000)
+                         job_id=lambda index: str(1000 + index), started=1700000000, python=PYTHON)
     return {"%s-%s.sbatch" % (path.stem, name): script for name, script in scripts.items()}
 
 

@@ -44,7 +44,10 @@ def test_nv_exactly_when_gres_asks_for_a_gpu(recipe):
     text, data = recipe
     gpu = bool(re.search(r"(^|,)gpu(:|$)", data["resources"].get("gres", "")))
     script = render_job(parse_job(text))
-    assert ("--nv" in script) == gpu
+    # the job's own containers (not its exporters) get the GPU; a Python-only client starts none
+    containers = [line for line in script.splitlines()
+                  if "apptainer exec" in line and "node_exporter" not in line and "cadvisor" not in line]
+    assert all(("--nv" in line) == gpu for line in containers) and ("--nv" in script) == (gpu and bool(containers))
 
 
 @settings(max_examples=100)

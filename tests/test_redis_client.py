@@ -67,9 +67,9 @@ def redis_with_password(tmp_path_factory):
         stop(run)
 
 
-def client(port, out, *words, env=None, duration=30):
+def client(port, out, *words, env=None, duration=30, wrap=()):
     command = [sys.executable, "-m", "orch.clients.redis_benchmark", "--host", "127.0.0.1", "--port", str(port),
-               "--duration", str(duration), *words, "--output", str(out)]
+               "--duration", str(duration), *words, "--output", str(out)] + (["--", *wrap] if wrap else [])
     environment = dict(service_env(), PYTHONPATH=str(ROOT), **(env or {}))
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
 
@@ -228,3 +228,20 @@ def test_csv_is_read_by_its_header_old_and_new():
     completed, seconds, rate = overall_rate({"a": {"requests": 1000, "requests_per_s": 1000.0},
                                              "b": {"requests": 1000, "requests_per_s": 500.0}})
     assert (completed, seconds) == (2000, 3.0) and abs(rate - 2000 / 3.0) < 1e-9
+
+
+def test_the_native_tool_runs_through_the_words_after_the_double_dash(redis_port, tmp_path):
+    # how a client job runs redis-benchmark in the client's image: `... -- apptainer exec ... IMAGE`;
+    # here a wrapper that notes each command it is given and runs it
+    log = tmp_path / "wrapped.log"
+    wrapper = tmp_path / "in-image"
+    wrapper.write_text('#!/bin/sh\nprintf "%%s\\n" "$*" >> %s\nexec "$@"\n' % log)
+    wrapper.chmod(0o755)
+    out = tmp_path / "r.json"
+    code, err = finish(client(redis_port, out, "--requests", "2000", "--tests", "set", wrap=(str(wrapper),)))
+    assert code == 0, err
+    ran = log.read_text().splitlines()
+    assert ran[0] == "redis-benchmark --version" and ran[1].startswith("redis-benchmark -h 127.0.0.1 -p %d " % redis_port)
+    doc = json.loads(out.read_text())
+    assert doc["domain"]["tests"]["set"]["completed"] is True
+    assert doc["raw"]["native_output"][0]["command"][:2] == [str(wrapper), "redis-benchmark"]

@@ -11,12 +11,12 @@ __all__ = ("cmd_run", "cmd_stop", "cmd_tunnel")
 def cmd_run(args):
     import time
 
-    from orch.cli.recipes import kinds_with_plugins
+    from orch.cli.recipes import driver_python, kinds_with_plugins
     from orch.experiment_runs import members_of, refresh_experiments, run_experiment
     from orch.lifecycle import TERMINAL
 
     record = run_experiment(args.experiment, site=args.site, runtime=args.runtime, remote=remote_option(args),
-                            kinds=kinds_with_plugins(args.plugin))
+                            kinds=kinds_with_plugins(args.plugin), python=driver_python(args))
     print(record["id"])
     print("submitted experiment %s as run %s: %s" % (
         record["name"], record["id"], ", ".join("%s %s" % (m["role"], m["alias"]) for m in record["members"])), file=sys.stderr)

@@ -20,13 +20,14 @@ def remote_option(args):
 
 
 def cmd_submit(args):
-    from orch.cli.recipes import kinds_with_plugins
+    from orch.cli.recipes import driver_python, kinds_with_plugins
     from orch.effects import registry
     from orch.runs import submit_recipe
 
     target = registry.find(args.target) if args.target else None
     record = submit_recipe(args.recipe, site=args.site, runtime=args.runtime, remote=remote_option(args), run_id=args.id,
-                           target=target, target_endpoint=args.target_endpoint, kinds=kinds_with_plugins(args.plugin))
+                           target=target, target_endpoint=args.target_endpoint, kinds=kinds_with_plugins(args.plugin),
+                           python=driver_python(args))
     print("%s %s" % (record["job_id"], record["id"]))
     print("submitted %s as SLURM job %s, orch id %s" % (record["job_name"], record["job_id"], record["id"]), file=sys.stderr)
     return 0

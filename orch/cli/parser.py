@@ -20,6 +20,8 @@ WHERE = _group(
     "where it runs",
     (("--site",), {"default": "meluxina", "help": "site profile: meluxina (default) or local"}),
     (("--runtime",), {"default": "apptainer", "help": "apptainer (default) or host"}),
+    (("--python",), {"metavar": "PATH", "help": "the Python that runs a client's load generator on the node "
+                                               "(default: this one, %(default)s; a site's python wins)"}),
 )
 RENDERING = _group(
     "rendering",

@@ -35,7 +35,12 @@ def _job(args, path, kinds):
     from orch.recipe import load_job
 
     return load_job(path, site=args.site, runtime=args.runtime, job_id=args.id, run_dir=args.run_dir,
-                    endpoints_dir=args.endpoints_dir, part=args.part, kinds=kinds)
+                    endpoints_dir=args.endpoints_dir, part=args.part, kinds=kinds, python=driver_python(args))
+
+
+def driver_python(args):
+    """The interpreter a client's load generator runs with on the node: ``--python``, else the one running orch now."""
+    return args.python or sys.executable
 
 
 def cmd_render(args):

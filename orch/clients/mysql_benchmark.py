@@ -28,11 +28,10 @@ Exit status: 0 done, 1 sysbench or the server failed, 2 usage, 143 stopped.
 import argparse
 import os
 import re
-import shutil
 import sys
 import time
 
-from orch.clients.tool import run_tool, stop_on_signals, tool_version
+from orch.clients.tool import run_tool, split_wrap, stop_on_signals, tool_missing, tool_version
 from orch.clients.node import started_now, this_job, write_document
 from orch.results import new_document, now_iso, summary
 
@@ -57,7 +56,9 @@ def parse_args(argv):
     parser.add_argument("--database", default=None, help="default: $MYSQL_DATABASE")
     parser.add_argument("--password-env", default="MYSQL_PASSWORD", help="the variable holding the password")
     parser.add_argument("--output", required=True)
+    argv, wrap = split_wrap(argv)
     args = parser.parse_args(argv)
+    args.wrap = wrap
     args.user = args.user or os.environ.get("MYSQL_USER") or "root"
     args.database = args.database or os.environ.get("MYSQL_DATABASE") or "sbtest"
     args.password = os.environ.get(args.password_env, "")
@@ -66,7 +67,7 @@ def parse_args(argv):
 
 def build_command(args, phase):
     """sysbench's words for one phase (prepare, run, cleanup), and the same with the password redacted."""
-    words = [
+    words = list(args.wrap) + [
         PROGRAM, "oltp_" + args.workload, "--db-driver=mysql",
         "--mysql-host=%s" % args.host, "--mysql-port=%d" % args.port,
         "--mysql-user=%s" % args.user, "--mysql-db=%s" % args.database,
@@ -192,7 +193,7 @@ def main(argv=None):
     doc = new_document(
         "mysql_benchmark", parameters,
         {"kind": "mysql", "url": "mysql://%s:%d/%s" % (args.host, args.port, args.database), "host": args.host, "port": args.port},
-        job=this_job(), started_at=started_now(), tool=PROGRAM, tool_version=tool_version(PROGRAM),
+        job=this_job(), started_at=started_now(), tool=PROGRAM, tool_version=tool_version(PROGRAM, args.wrap),
         command=[sys.executable, "-m", "orch.clients.mysql_benchmark"] + [scrub(a) for a in argv],
     )
     doc["workload"] = {"loop": "closed", "concurrency": args.threads, "script": "oltp_" + args.workload}
@@ -217,7 +218,7 @@ def main(argv=None):
         domain["phases"][name] = {"exit_code": code, "seconds": time.time() - began, "stopped": why}
         return code, out, err, why
 
-    if shutil.which(PROGRAM) is None:
+    if tool_missing(PROGRAM, args.wrap):
         error("%s is not installed (on PATH)" % PROGRAM)
         status = 1
     else:

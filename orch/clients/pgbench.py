@@ -36,7 +36,7 @@ import tempfile
 import time
 
 from orch.clients.node import started_now, this_job, write_document
-from orch.clients.tool import run_tool, stop_on_signals, tool_version
+from orch.clients.tool import run_tool, split_wrap, stop_on_signals, tool_missing, tool_version
 from orch.results import new_document, now_iso, summary
 
 __all__ = ("main", "build_command", "parse_report", "parse_progress", "parse_init", "read_log", "pgpass_line")
@@ -63,7 +63,9 @@ def parse_args(argv):
     parser.add_argument("--user", default=None, help="default: $PGUSER, else libpq's (this OS user)")
     parser.add_argument("--database", default=None, help="default: $PGDATABASE, else the user's name")
     parser.add_argument("--output", required=True)
+    argv, wrap = split_wrap(argv)
     args = parser.parse_args(argv)
+    args.wrap = wrap
     args.user = args.user or os.environ.get("PGUSER") or None
     args.database = args.database or os.environ.get("PGDATABASE") or None
     return args
@@ -71,7 +73,7 @@ def parse_args(argv):
 
 def build_command(args, phase, log_prefix=None):
     """pgbench's words for ``init`` or ``run``: no secret among them (the password goes through PGPASSFILE)."""
-    words = [PROGRAM, "-h", args.host, "-p", str(args.port)]
+    words = list(args.wrap) + [PROGRAM, "-h", args.host, "-p", str(args.port)]
     if args.user:
         words += ["-U", args.user]
     if phase == "init":
@@ -264,7 +266,7 @@ def main(argv=None):
         "pgbench", parameters,
         {"kind": "postgres", "url": "postgresql://%s:%d/%s" % (args.host, args.port, args.database or ""),
          "host": args.host, "port": args.port},
-        job=this_job(), started_at=started_now(), tool=PROGRAM, tool_version=tool_version(PROGRAM),
+        job=this_job(), started_at=started_now(), tool=PROGRAM, tool_version=tool_version(PROGRAM, args.wrap),
         command=[sys.executable, "-m", "orch.clients.pgbench"] + argv,
     )
     doc["workload"] = {"loop": "open" if args.rate else "closed", "arrival": "poisson" if args.rate else None,
@@ -299,7 +301,7 @@ def main(argv=None):
         return code, out, err, why
 
     try:
-        if shutil.which(PROGRAM) is None:
+        if tool_missing(PROGRAM, args.wrap):
             error("%s is not installed (on PATH)" % PROGRAM)
             status = 1
         elif not args.skip_init:

@@ -27,12 +27,11 @@ import argparse
 import csv
 import os
 import re
-import shutil
 import socket
 import sys
 import time
 
-from orch.clients.tool import run_tool, stop_on_signals, tool_version
+from orch.clients.tool import run_tool, split_wrap, stop_on_signals, tool_missing, tool_version
 from orch.clients.node import started_now, this_job, write_document
 from orch.results import new_document, now_iso
 
@@ -72,7 +71,9 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--test-persistence", action="store_true", help="after the tests: BGSAVE and time it")
     parser.add_argument("--output", required=True)
+    argv, wrap = split_wrap(argv)
     args = parser.parse_args(argv)
+    args.wrap = wrap
     args.tests = [t.strip().lower() for t in args.tests.split(",") if t.strip()]
     if not args.tests:
         parser.error("--tests names no test")
@@ -81,7 +82,7 @@ def parse_args(argv):
 
 def build_command(args, test, password=None):
     """redis-benchmark's words for one test; the second value is the same with the password redacted."""
-    words = [
+    words = list(args.wrap) + [
         PROGRAM, "-h", args.host, "-p", str(args.port), "-c", str(args.clients),
         "-n", str(args.requests or DEFAULT_REQUESTS), "-d", str(args.data_size), "-P", str(args.pipeline),
         "-t", test, "--csv",
@@ -278,7 +279,7 @@ def main(argv=None):
     doc = new_document(
         "redis_benchmark", parameters,
         {"kind": "redis", "url": "redis://%s:%d" % (args.host, args.port), "host": args.host, "port": args.port},
-        job=this_job(), started_at=started_now(), tool=PROGRAM, tool_version=tool_version(PROGRAM), command=shown_argv,
+        job=this_job(), started_at=started_now(), tool=PROGRAM, tool_version=tool_version(PROGRAM, args.wrap), command=shown_argv,
     )
     doc["workload"] = {"loop": "closed", "concurrency": args.clients, "pipeline": args.pipeline, "data_size": args.data_size}
     doc["fidelity"] = {"degraded": False, "reasons": []}
@@ -303,7 +304,7 @@ def main(argv=None):
     doc["window"]["start_epoch"] = started
     deadline = time.monotonic() + args.duration
 
-    if shutil.which(PROGRAM) is None:
+    if tool_missing(PROGRAM, args.wrap):
         message = "%s is not installed (on PATH)" % PROGRAM
         counts["errors"][message] = 1
         status = 1

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 
-__all__ = ("run_tool", "stop_on_signals", "tool_version", "wake")
+__all__ = ("run_tool", "stop_on_signals", "tool_version", "wake", "split_wrap", "tool_missing")
 
 _WAKE = threading.Event()
 
@@ -75,10 +75,31 @@ def run_tool(words, deadline, stop_flag, *, expired="duration", fatal=None):
         return proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"), why
 
 
-def tool_version(program):
-    """The version ``program --version`` prints (its first dotted number), or None."""
+def split_wrap(argv):
+    """``(arguments, wrap)``: the load generator's own arguments, and the words after ``--`` that run its
+    native tool inside the client's image (``apptainer exec ... IMAGE``); no ``--``: the tool from PATH.
+
+    >>> split_wrap(["--host", "h", "--", "apptainer", "exec", "img.sif"])
+    (['--host', 'h'], ('apptainer', 'exec', 'img.sif'))
+    """
+    argv = list(argv)
+    if "--" not in argv:
+        return argv, ()
+    cut = argv.index("--")
+    return argv[:cut], tuple(argv[cut + 1:])
+
+
+def tool_missing(program, wrap=()):
+    """True when ``program`` is surely not there: not on PATH, and not run in an image (where PATH is the image's)."""
+    import shutil
+
+    return not wrap and shutil.which(program) is None
+
+
+def tool_version(program, wrap=()):
+    """The version ``program --version`` prints (its first dotted number), or None; ``wrap``: in the client's image."""
     try:
-        out = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(list(wrap) + [program, "--version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     found = re.search(r"(\d+\.\d+(?:\.\d+)?)", out)

@@ -36,28 +36,33 @@ def flag_words(flags, values):
     return tuple(words)
 
 
-def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source="docker://python:3.11-slim", env=None,
-                program=None):
-    """A client kind whose load generator is ``python3 -m orch.clients.<name>``, or a native tool run as it is.
+def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source=None, env=None, program=None):
+    """A client kind whose load generator is orch's ``orch.clients.<name>``, or a native tool run as it is.
 
+    + docker_source: the image of the native tool the load generator drives (redis-benchmark,
+      sysbench); None for a load generator written in Python alone, which needs no image
     + env: ``job -> pairs`` of environment variables the load generator gets (the recipe's own win)
     + program: ``job -> words`` of a native tool (in the client's image, through the runtime) that needs
       no wrapper of orch's: its flags follow, and no ``--output`` is added (``ORCH_RESULT`` is in its environment)
+
+    orch's load generator runs on the node, with the Python the job was submitted from
+    (``Job.driver_python``), outside the image; only its native tool runs inside.
     """
     if program is not None:
-        return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, None)
+        return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, None, None)
 
     def driver(job):
         return (
-            "python3", "-m", "orch.clients." + name,
+            Raw('"$ORCH_PYTHON"'), "-m", "orch.clients." + name,
             "--host", Raw('"$TARGET_HOST"'), "--port", Raw('"$TARGET_PORT"'),
             "--duration", str(job.duration or 60),
         )
 
-    return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, driver, ("--output",))
+    return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, driver, ("--output",),
+                 "orch.clients." + name)
 
 
-def _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, output):
+def _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, output, module):
     def arguments(job, values):
         return flag_words(flags, values)
 
@@ -69,5 +74,5 @@ def _kind(name, target, summary, parameters, flags, aliases, docker_source, env,
         aliases=dict(aliases),
         docker_source=docker_source,
         target=target,
-        sections=client_sections(program, arguments, docker_source, env=env, output=output),
+        sections=client_sections(program, arguments, docker_source, env=env, output=output, driver=module),
     )

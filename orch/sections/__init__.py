@@ -15,7 +15,9 @@ One module per part of a script:
 - ``monitoring``: node_exporter and cAdvisor sidecars, scrape targets, progress gauges
 - ``conductor``: the experiment's closing job (metrics, then the services stopped)
 """
-from orch.sections.client import await_endpoint, benchmark, endpoint_reads, sweep_cases, wait_for_target
+from toolz import curry
+
+from orch.sections.client import await_endpoint, benchmark, driver_check, endpoint_reads, sweep_cases, wait_for_target
 from orch.sections.header import header, resource_values
 from orch.sections.lines import banner, render
 from orch.sections.monitoring import sidecars
@@ -73,16 +75,34 @@ def service_sections(command, probe, port, docker_source, setup=(), ready=(), en
     )
 
 
-def client_sections(program, arguments, docker_source, env=None, output=("--output",)):
-    """The standard list of sections of a client kind (see ``benchmark``); ``env`` as for ``service_sections``."""
+def client_sections(program, arguments, docker_source, env=None, output=("--output",), driver=None):
+    """The standard list of sections of a client kind (see ``benchmark``); ``env`` as for ``service_sections``.
+
+    + driver: the module of orch's own load generator ``program`` runs (``orch.clients.<kind>``), checked
+      first and run on the node outside the image; ``docker_source`` is then the image of its native
+      tool (None: it has none, and the job needs no image unless the recipe runs its own ``command``)
+    """
     return (
         header,
         preamble,
         modules,
         environment_with(env) if env else environment,
-        image(docker_source),
+    ) + ((driver_check(driver),) if driver else ()) + (
+        client_image(docker_source),
         setup_script,
         sidecars,
         wait_for_target,
-        benchmark(program, arguments, output=output),
+        benchmark(program, arguments, output=output, driver=driver is not None, tool_image=docker_source is not None),
     )
+
+
+# what a recipe's own command runs in when its kind names no image
+COMMAND_IMAGE = "docker://python:3.11-slim"
+
+
+@curry
+def client_image(docker_source, job):
+    """A client's image: its native tool's, or the one its recipe's own ``command`` runs in; none for a Python-only client."""
+    if docker_source is None and not job.command:
+        return ()
+    return image(docker_source or COMMAND_IMAGE, job)

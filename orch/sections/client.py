@@ -130,27 +130,56 @@ def sweep_cases(arguments, job):
 
 
 @curry
-def benchmark(program, arguments, job, output=("--output",)):
+def driver_check(module, job):
+    """Lines that make sure the load generator's Python can run ``module`` on this node, and fail at once, saying why, if not.
+
+    orch's own load generators run on the node, outside any image, with the Python the
+    job was submitted from (or the site's): a node without orch there would otherwise
+    fail minutes later with a bare ``exited with status 1``.
+    """
+    lines = list(banner("load generator"))
+    lines.append(assignment("ORCH_PYTHON", job.driver_python))
+    lines.extend(shell_line("module", "load", name) for name in job.site.python_modules)
+    check = shell_line(Raw('"$ORCH_PYTHON"'), "-c", "import " + module)
+    lines.extend((
+        "if ! orch_driver_check=$(%s 2>&1 </dev/null); then" % check,
+        "    orch_fail \"the load generator cannot start: $ORCH_PYTHON on $ORCH_HOST cannot import %s "
+        "(${orch_driver_check##*$'\\n'})\" 1"
+        % module,
+        "fi",
+    ))
+    return tuple(lines)
+
+
+@curry
+def benchmark(program, arguments, job, output=("--output",), driver=False, tool_image=False):
     """Run the load generator and wait for it; its exit status ends the job.
 
     + program: ``job -> words`` before the per-combination arguments
     + arguments: ``(job, values) -> words`` for one combination of parameters
     + output: the words before the results file (``ORCH_RESULT``); None for a tool that takes none
       (a native tool run as it is: it may read ``ORCH_RESULT`` from its environment)
-    The recipe's own ``command``/``args``, when given, run instead.
+    + driver: ``program`` is orch's own load generator: it runs on the node as it is, and when
+      ``tool_image`` it gets the runtime's words after ``--`` to run its native tool in the image
+    The recipe's own ``command``/``args``, when given, run instead (in the image).
     """
     lines = list(banner("benchmark"))
     # exported: a recipe's own command can write its results there too
     lines.append('export ORCH_RESULT="$ORCH_RUN_DIR/results/${ORCH_JOB}-${SLURM_ARRAY_TASK_ID:-0}-${SLURM_JOB_ID:-$$}.json"')
     lines.extend(sweep_cases(arguments, job))
+    wrap = runtime_of(job).wrap
     if job.command:
         # the recipe's own program: it reads this task's parameters from ORCH_PARAM_* (and ORCH_RESULT)
-        words = (job.command,) + (job.args or ())
+        words = wrap(job, (job.command,) + (job.args or ()))
     else:
         words = tuple(program(job)) + (Raw('"${orch_args[@]}"'),)
         if output is not None:
             words += tuple(output) + (Raw('"$ORCH_RESULT"'),)
-    words = runtime_of(job).wrap(job, words)
+        if not driver:
+            words = wrap(job, words)
+        elif tool_image and wrap(job, ()):
+            # the native tool runs in the image: the driver puts these words before it
+            words += ("--",) + tuple(wrap(job, ()))
     lines.append(shell_line("orch_log", "running:", *words))
     lines.extend(progress(job, "running"))
     lines.extend(background(words, "ORCH_CLIENT_PID"))
