@@ -12,7 +12,8 @@ from orch.effects.process import run
 from orch.errors import WaitFailed
 from orch.lifecycle import TERMINAL
 from orch.runrecord import moved, new_run
-from orch.runs import cancel_runs, new_id, reached, read_recipe, refresh, remote_of, remote_text, result_documents, submit_job
+from orch.recipe import read_recipe
+from orch.runs import cancel_runs, new_id, reached, refresh, remote_of, remote_text, result_documents, submit_job
 
 __all__ = ("run_experiment", "members_of", "stop_experiment", "refresh_experiments", "wait_for", "documents_of")
 

@@ -17,7 +17,7 @@ from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources
 from orch.sites import site_named
 from orch.sweep import Sweep
 
-__all__ = ("load_job", "parse_job", "recipe_id", "RUNTIME_NAMES", "COMMON_FIELDS")
+__all__ = ("load_job", "read_recipe", "parse_job", "recipe_id", "RUNTIME_NAMES", "COMMON_FIELDS")
 
 RUNTIME_NAMES = ("apptainer", "host")
 
@@ -370,12 +370,15 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
     )
 
 
-def load_job(path, **options):
-    """Read the recipe file at ``path`` and return its ``Job`` (see ``parse_job``)."""
+def read_recipe(path, what="recipe"):
+    """The text of the recipe (or experiment) file at ``path``; a ``RecipeError`` that names it when it cannot be read."""
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            return handle.read()
     except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise RecipeError([Problem(str(path), 0, "", "cannot read the recipe: %s" % reason)]) from None
-    return parse_job(text, str(path), **options)
+        raise RecipeError([Problem(str(path), 0, "", "cannot read the %s: %s" % (what, getattr(error, "strerror", None) or error))]) from None
+
+
+def load_job(path, **options):
+    """Read the recipe file at ``path`` and return its ``Job`` (see ``parse_job``)."""
+    return parse_job(read_recipe(path), str(path), **options)

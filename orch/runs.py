@@ -13,27 +13,18 @@ from orch.effects import files, registry, scheduler
 from orch.effects.process import run
 from orch.errors import Problem, RecipeError
 from orch.lifecycle import TERMINAL, parse_marker
-from orch.recipe import parse_job
+from orch.recipe import parse_job, read_recipe
 from orch.runrecord import moved, new_run, observed
 
 __all__ = (
     "submit_recipe", "submit_text", "submit_job", "aimed", "refresh", "reached", "cancel_runs", "log_files", "read_log",
-    "result_documents", "status_json", "remote_of", "remote_text", "new_id", "read_recipe",
+    "result_documents", "status_json", "remote_of", "remote_text", "new_id",
 )
 
 
 def new_id():
     """A new run id: 8 hex digits, random."""
     return uuid.uuid4().hex[:8]
-
-
-def read_recipe(path, what="recipe"):
-    """The text of the recipe (or experiment) file at ``path``; a ``RecipeError`` that names it when it cannot be read."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise RecipeError([Problem(str(path), 0, "", "cannot read the %s: %s" % (what, getattr(error, "strerror", None) or error))]) from None
 
 
 def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, run_id=None, sbatch_options=(),

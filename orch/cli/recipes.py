@@ -13,15 +13,18 @@ def kinds_with_plugins(plugins):
     """
     from importlib import import_module
 
-    from orch.kinds import KINDS, kinds_in, register
+    from orch.kinds import KINDS, module_kinds, register
 
     table = KINDS
     for spec in plugins:
         module_name, _, attr = spec.partition(":")
         try:
             module = import_module(module_name)
-            names = (attr,) if attr else tuple(n for n in ("KIND", "KINDS") if hasattr(module, n)) or ("KIND",)
-            found = sum((kinds_in(getattr(module, name), "--plugin %s" % spec) for name in names), ())
+            if attr and not hasattr(module, attr):
+                raise AttributeError("module %r has no attribute %r" % (module_name, attr))
+            found = module_kinds(module, (attr,) if attr else ("KIND", "KINDS"))
+            if not found:
+                raise AttributeError("module %r has no attribute 'KIND' or 'KINDS'" % module_name)
         except (ImportError, AttributeError) as error:
             raise UsageError("--plugin %s: %s" % (spec, error)) from None
         except TypeError as error:
@@ -83,7 +86,7 @@ def cmd_validate(args):
 
 def _experiment_summary(path, args, kinds):
     from orch.experiments import parse_experiment
-    from orch.runs import read_recipe
+    from orch.recipe import read_recipe
 
     experiment = parse_experiment(read_recipe(path, "experiment"), path, site=args.site, runtime=args.runtime, kinds=kinds)
     monitors = [m.alias for m in experiment.services if m.monitoring]

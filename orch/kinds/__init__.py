@@ -11,7 +11,7 @@ from importlib import import_module
 
 from pyrsistent import PClass, field, pmap
 
-__all__ = ("Kind", "KINDS", "SERVICE_KINDS", "CLIENT_KINDS", "kind_named", "register", "kinds_in", "discovered")
+__all__ = ("Kind", "KINDS", "SERVICE_KINDS", "CLIENT_KINDS", "kind_named", "register", "kinds_in", "discovered", "module_kinds")
 
 
 class Kind(PClass):
@@ -51,13 +51,19 @@ def discovered(package=__name__):
     A module without either is a helper (``common``, ``client``). A new kind is a
     new module here; nothing else names it.
     """
-    found = []
+    found = ()
     for module in sorted(info.name for info in pkgutil.iter_modules(import_module(package).__path__)):
-        loaded = import_module("%s.%s" % (package, module))
-        for attr in ("KIND", "KINDS"):
-            if hasattr(loaded, attr):
-                found.extend(kinds_in(getattr(loaded, attr), "%s.%s.%s" % (package, module, attr)))
-    return tuple(found)
+        found += module_kinds(import_module("%s.%s" % (package, module)))
+    return found
+
+
+def module_kinds(module, attrs=("KIND", "KINDS")):
+    """The kinds a module holds under ``attrs`` (those it has); ``TypeError`` for anything else there."""
+    found = ()
+    for attr in attrs:
+        if hasattr(module, attr):
+            found += kinds_in(getattr(module, attr), "%s.%s" % (module.__name__, attr))
+    return found
 
 
 def by_name(kinds):

@@ -1,10 +1,11 @@
 """What the four client kinds share: a load generator, its flags, and the parameters table."""
 from orch import schema
 from orch.kinds import Kind
-from orch.quoting import Raw
+from orch.quoting import Literal, Raw
 from orch.sections import client_sections
+from orch.sweep import fixed
 
-__all__ = ("client_kind", "flag_words", "COMMON_PARAMETERS")
+__all__ = ("client_kind", "flag_words", "password_environment", "COMMON_PARAMETERS")
 
 # seed parameters orch accepts and handles itself rather than passing on
 COMMON_PARAMETERS = {
@@ -12,6 +13,17 @@ COMMON_PARAMETERS = {
     "wait_for_service": schema.Integer(1),  # how long to wait for the target
     "parametric_mode": schema.Boolean(),  # a sweep is any parameter with several values
 }
+
+
+def password_environment(variable):
+    """``job -> pairs``: the recipe's ``password`` parameter as ``variable`` in the load generator's environment,
+    taken literally, so it stays off the rendered command line and out of the results."""
+
+    def pairs(job):
+        password = fixed(job.parameters or {}).get("password")
+        return ((variable, Literal(password)),) if password else ()
+
+    return pairs
 
 
 def flag_words(flags, values):

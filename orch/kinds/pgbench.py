@@ -1,19 +1,10 @@
 """pgbench: drives PostgreSQL's own pgbench (initialise, then a timed run) against the target PostgreSQL."""
 from orch import schema
-from orch.kinds.client import client_kind
-from orch.quoting import Literal
-from orch.sweep import fixed
+from orch.kinds.client import client_kind, password_environment
 
 __all__ = ("KIND",)
 
 NAME = schema.Text(pattern=r"(?!pg_)[A-Za-z_][A-Za-z0-9_]{0,62}", hint="a plain name (letters, digits, _; not starting with pg_)")
-
-
-def password_environment(job):
-    """``PGPASSWORD`` from the recipe's ``password``: the load generator moves it into a 0600 password
-    file for pgbench (``PGPASSFILE``), so it stays off command lines and out of the results."""
-    password = fixed(job.parameters or {}).get("password")
-    return (("PGPASSWORD", Literal(password)),) if password else ()
 
 
 KIND = client_kind(
@@ -46,5 +37,5 @@ KIND = client_kind(
         "database": "--database",
     },
     docker_source="docker://postgres:16",
-    env=password_environment,
+    env=password_environment('PGPASSWORD'),
 )

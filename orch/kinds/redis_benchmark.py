@@ -1,17 +1,8 @@
 """redis_benchmark: drives redis-benchmark against the target Redis."""
 from orch import schema
-from orch.kinds.client import client_kind
-from orch.quoting import Literal
-from orch.sweep import fixed
+from orch.kinds.client import client_kind, password_environment
 
 __all__ = ("KIND",)
-
-def password_environment(job):
-    """``REDISCLI_AUTH`` from the recipe's ``password``: the client hands it to redis-benchmark,
-    and it stays off the rendered command line and out of the results."""
-    password = fixed(job.parameters or {}).get("password")
-    return (("REDISCLI_AUTH", Literal(password)),) if password else ()
-
 
 KIND = client_kind(
     "redis_benchmark",
@@ -49,5 +40,5 @@ KIND = client_kind(
         "test_persistence": "--test-persistence",
     },
     docker_source="docker://redis:7-alpine",
-    env=password_environment,
+    env=password_environment('REDISCLI_AUTH'),
 )
