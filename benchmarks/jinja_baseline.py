@@ -117,13 +117,13 @@ def render(compiled, job, version=None):
 # orch's meluxina site profile, as this baseline's own configuration
 MELUXINA = {
     "name": "meluxina",
-    "modules": ("Apptainer/1.2.4-GCCcore-12.3.0",),
+    "modules": {"apptainer": ("Apptainer/1.2.4-GCCcore-12.3.0",)},
     "purge_modules": True,
     "account": "p200981",
     "partition": None,
     "qos": None,
     "runs_root": "orch-runs",
-    "container_dir": "$HOME/containers",
+    "image_dir": "$HOME/containers",
     "bind_address": "0.0.0.0",
     "advertise_host": None,
 }

@@ -18,7 +18,7 @@ from orch.runs import cancel_runs, new_id, reached, refresh, remote_of, remote_t
 __all__ = ("run_experiment", "members_of", "stop_experiment", "refresh_experiments", "wait_for", "documents_of")
 
 
-def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, kinds=None, runner=run, python=None):
+def run_experiment(path, *, site="meluxina", runtime=None, remote=None, kinds=None, runner=run, python=None):
     """Submit an experiment: its monitoring, its services, each client aimed at its service, then the conductor.
 
     Every member is checked before anything is submitted; if a submission is
@@ -38,7 +38,7 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
                        member_id=lambda index: ids.setdefault(index, new_id()), kinds=kinds, python=python)
     record = new_run(
         registry.now(), id=run_id, name=experiment.name, kind="experiment", role="experiment",
-        job_name="%s_%s" % (experiment.name, run_id), recipe=os.path.abspath(str(path)), site=site, runtime=runtime,
+        job_name="%s_%s" % (experiment.name, run_id), recipe=os.path.abspath(str(path)), site=site, runtime=jobs[0][1].runtime if jobs else runtime,
         remote=remote_text(remote), run_dir=run_dir, endpoints_dir=run_dir + "/endpoints", keep_services=experiment.keep_services,
     )
     registry.create(record, files=(("experiment.yaml", text),))
@@ -60,10 +60,9 @@ def run_experiment(path, *, site="meluxina", runtime="apptainer", remote=None, k
         script = conductor_of(experiment, run_id, run_dir, jobs, [m["job_id"] for m in submitted], started)
         if script is not None:
             options = ("--dependency=afterany:" + ":".join(m["job_id"] for m in submitted if m["role"] == "client"),)
-            from orch.sites import site_named
-
-            if site_named(site).account:
-                options += ("--account=" + site_named(site).account,)
+            account = jobs[0][1].site.account
+            if account:
+                options += ("--account=" + account,)
             conductor = scheduler.submit(script, options=options, remote=remote, runner=runner)
     except BaseException:
         live = [m["job_id"] for m in submitted]

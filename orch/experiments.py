@@ -199,7 +199,7 @@ def _member_problems(error, source, offset, prefix):
     return moved
 
 
-def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime="apptainer", kinds=None, read=None):
+def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=None, kinds=None, read=None):
     """The ``Experiment`` a recipe describes, every member checked; or ``RecipeError`` with every problem.
 
     + read: ``path -> text`` for member recipe files (default: the file system)

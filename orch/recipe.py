@@ -11,15 +11,14 @@ from urllib.parse import urlsplit
 from pyrsistent import pmap
 
 from orch import schema
+from orch.effects.registry import sites_dir
 from orch.errors import Problem, RecipeError
 from orch.kinds import KINDS, kind_named
 from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, Target, frozen
-from orch.sites import site_named
+from orch.sites import RUNTIME_NAMES, resolve_site
 from orch.sweep import Sweep
 
 __all__ = ("load_job", "read_recipe", "parse_job", "recipe_id", "RUNTIME_NAMES", "COMMON_FIELDS")
-
-RUNTIME_NAMES = ("apptainer", "host")
 
 # SLURM --time: minutes, minutes:seconds, hours:minutes:seconds, days-hours[:minutes[:seconds]]
 TIME = r"(?:\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2}|UNLIMITED|INFINITE)"
@@ -233,12 +232,12 @@ def _problems(filename, items):
     return [Problem(filename, line, field, message) for line, field, message in items]
 
 
-def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer", job_id=None, run_dir=None,
+def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_id=None, run_dir=None,
               endpoints_dir=None, part=None, kinds=None, python=None):
     """Return the ``Job`` a recipe's text describes, or raise ``RecipeError`` with every problem.
 
-    + site: a site profile name (``meluxina``, ``local``)
-    + runtime: ``apptainer`` or ``host``
+    + site: a site profile: its name (``meluxina``, ``local``, or one in ``~/.orch/sites``), its file, or a ``Site``
+    + runtime: ``apptainer``, ``charliecloud`` or ``host`` (default: the site's)
     + job_id: the id in the job name and run directory (default: from the text)
     + run_dir / endpoints_dir: override the site's defaults
     + part: ``monitoring`` selects the seed's ``monitoring:`` block
@@ -314,10 +313,15 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
             parameters[name] = _as_sweep(values)
         target, found = _target(kind, block, wanted, node)
         problems.extend(_problems(filename, found))
+    site_profile = None
     try:
-        site_profile = site_named(site)
-    except KeyError as error:
-        problems.append(Problem(filename, 0, "--site", str(error.args[0])))
+        site_profile = resolve_site(site, (sites_dir(),))
+    except RecipeError as error:
+        problems.extend(error.problems)
+    runtime = runtime or (site_profile.runtime if site_profile else "apptainer")
+    if site_profile and site_profile.pull == "never" and block.get("container", {}).get("force_rebuild"):
+        problems.append(Problem(filename, schema.key_line(_child(node, "container"), "force_rebuild"), wanted + ".container.force_rebuild",
+                                "site %s lets no job fetch or build an image (pull: never): rebuild it with orch pull --force" % site_profile.name))
     if job_id is not None and not re.fullmatch(NAME, job_id):
         problems.append(Problem(filename, 0, "--id", "%r: use letters, digits and _ . - only" % job_id))
     for option, path in (("--run-dir", run_dir), ("--endpoints-dir", endpoints_dir), ("--python", python)):

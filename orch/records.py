@@ -97,16 +97,24 @@ class Target(PClass):
 
 
 class Site(PClass):
-    """What differs between clusters."""
+    """What differs between clusters (read from a site profile file: ``orch.sites``)."""
 
     name = field(type=str, mandatory=True)
-    modules = pvector_field(str)
+    description = field(type=OPTIONAL_STR, initial=None)
+    # the runtime a job uses when none is asked for
+    runtime = field(type=str, initial="apptainer")
+    # runtime name -> the ``module load`` lines it needs; purged first when purge_modules
+    modules = field(initial=pmap())
     purge_modules = field(type=bool, initial=False)
     account = field(type=OPTIONAL_STR, initial=None)
+    # the partition of a job that names none, and of one that asks for a GPU
     partition = field(type=OPTIONAL_STR, initial=None)
+    gpu_partition = field(type=OPTIONAL_STR, initial=None)
     qos = field(type=OPTIONAL_STR, initial=None)
     runs_root = field(type=str, initial="orch-runs")
-    container_dir = field(type=str, initial="$HOME/containers")
+    # where images live (``$ORCH_IMAGE_DIR`` overrides it at run time), and what a job may fetch
+    image_dir = field(type=str, initial="$HOME/containers")
+    pull = field(type=str, initial="missing", invariant=lambda p: (p in ("missing", "never"), "pull: missing or never"))
     # where services listen, and the address clients are told (None: the node's hostname)
     bind_address = field(type=str, initial="0.0.0.0")
     advertise_host = field(type=OPTIONAL_STR, initial=None)
@@ -116,6 +124,8 @@ class Site(PClass):
     # and the module lines it needs there
     python = field(type=OPTIONAL_STR, initial=None)
     python_modules = pvector_field(str)
+    # the file the profile was read from (for messages)
+    source = field(type=OPTIONAL_STR, initial=None)
 
 
 class Job(PClass):

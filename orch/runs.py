@@ -27,7 +27,7 @@ def new_id():
     return uuid.uuid4().hex[:8]
 
 
-def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, run_id=None, sbatch_options=(),
+def submit_recipe(path, *, site="meluxina", runtime=None, remote=None, run_id=None, sbatch_options=(),
                   target=None, target_endpoint=None, kinds=None, runner=run, python=None):
     """Validate, render, register and submit one recipe; return its run record.
 
@@ -44,7 +44,7 @@ def submit_recipe(path, *, site="meluxina", runtime="apptainer", remote=None, ru
                        python=python)
 
 
-def submit_text(text, source, *, site="meluxina", runtime="apptainer", remote=None, run_id=None, sbatch_options=(),
+def submit_text(text, source, *, site="meluxina", runtime=None, remote=None, run_id=None, sbatch_options=(),
                 target=None, target_endpoint=None, kinds=None, runner=run, python=None):
     """``submit_recipe`` for recipe text (``source`` names it in errors)."""
     parse_job(text, source, site=site, runtime=runtime, kinds=kinds, python=python)  # every problem, before any effect
@@ -73,7 +73,7 @@ def submit_job(job, text, source, *, site, runtime, remote=None, sbatch_options=
     script = render_job(job, kinds)
     record = new_run(
         registry.now(), id=job.id, name=job.name, kind=job.kind, role=job.role, job_name=job.job_name,
-        recipe=os.path.abspath(source) if not source.startswith("<") else source, site=site, runtime=runtime,
+        recipe=os.path.abspath(source) if not source.startswith("<") else source, site=site, runtime=job.runtime,
         remote=remote_text(remote), run_dir=job.run_dir, endpoints_dir=job.endpoints_dir, **(extra or {}),
     )
     registry.create(record, files=(("recipe.yaml", text), ("script.sbatch", script)))

@@ -14,7 +14,7 @@ GOLDEN = HERE / "golden"
 RECIPES = sorted((ROOT / "recipes" / "services").glob("*.yaml")) + sorted((ROOT / "recipes" / "clients").glob("*.yaml"))
 EXPERIMENTS = sorted((ROOT / "recipes" / "experiments").glob("*.yaml"))
 SITES = ("meluxina", "local")
-RUNTIMES = ("apptainer", "host")
+RUNTIMES = ("apptainer", "charliecloud", "host")
 # where a golden run lives: fixed, so that scripts do not depend on the machine
 RUNS = "/orch-home/runs"
 RUN_ID = "golden00"

@@ -2,7 +2,7 @@
 import argparse
 
 from orch import __version__
-from orch.cli import experiments, jobs, recipes
+from orch.cli import experiments, images, jobs, recipes
 
 __all__ = ("parser",)
 
@@ -18,8 +18,10 @@ def _group(title, *arguments):
 
 WHERE = _group(
     "where it runs",
-    (("--site",), {"default": "meluxina", "help": "site profile: meluxina (default) or local"}),
-    (("--runtime",), {"default": "apptainer", "help": "apptainer (default) or host"}),
+    (("--site",), {"default": "meluxina", "metavar": "NAME|FILE",
+                   "help": "site profile: meluxina (default), local, one of yours in ~/.orch/sites, or a profile file"}),
+    (("--runtime",), {"metavar": "apptainer|charliecloud|host",
+                      "help": "how programs run on the node (default: the site's: apptainer on meluxina, host on local)"}),
     (("--python",), {"metavar": "PATH", "help": "the Python that runs a client's load generator on the node "
                                                "(default: this one, %(default)s; a site's python wins)"}),
 )
@@ -59,6 +61,13 @@ def parser():
     validate.add_argument("recipes", nargs="+")
 
     command("list", recipes.cmd_list, "the service and client kinds, one line each")
+
+    pull = command("pull", images.cmd_pull, "on the login node: make every image (and Ollama model) the recipes and "
+                   "experiments use, where their jobs look for them; progress on stderr", (WHERE, LOGIN))
+    pull.add_argument("files", nargs="+", metavar="RECIPE|EXPERIMENT")
+    pull.add_argument("--force", action="store_true", help="make each job's own image anew, even when it is there")
+    pull.add_argument("--dry-run", action="store_true", help="print the script that would run, and run nothing")
+    pull.add_argument("--timeout", type=int, default=3600, metavar="SECONDS", help="give up after this long (default: 3600)")
 
     submit = command("submit", jobs.cmd_submit, "render and sbatch a recipe; prints the SLURM job id and the orch id",
                      (WHERE, LOGIN))

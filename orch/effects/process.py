@@ -31,10 +31,11 @@ def replace_process(argv):
     os.execvp(argv[0], list(argv))
 
 
-def run(argv, *, input=None, timeout=60, remote=None, env=None):
+def run(argv, *, input=None, timeout=60, remote=None, env=None, stream=None):
     """Run ``argv`` (locally, or over ssh) and return what it did; never raises for its exit status.
 
     + env: the environment the command gets (default: orch's own)
+    + stream: a file its output goes to as it comes (a terminal), instead of being kept
     ssh's own failure (status 255) raises ``LoginUnreachable``; a missing program gives status 127.
     """
     import sh
@@ -52,6 +53,13 @@ def run(argv, *, input=None, timeout=60, remote=None, env=None):
     options = {"_in": input, "_ok_code": range(256), "_return_cmd": True, "_timeout": timeout}
     if env is not None:
         options["_env"] = dict(env)
+    if stream is not None:
+        def forward(chunk):
+            stream.write(chunk)
+            stream.flush()
+            # None: sh stops calling back once a callback returns true
+
+        options["_out"] = options["_err"] = forward
     try:
         done = command(*full[1:], **options)
     except sh.TimeoutException:
@@ -59,8 +67,8 @@ def run(argv, *, input=None, timeout=60, remote=None, env=None):
     result = Completed(
         argv=full,
         exit_code=done.exit_code,
-        stdout=done.stdout.decode("utf-8", "replace"),
-        stderr=done.stderr.decode("utf-8", "replace"),
+        stdout=(done.stdout or b"").decode("utf-8", "replace"),
+        stderr=(done.stderr or b"").decode("utf-8", "replace"),
     )
     if remote is not None and result.exit_code == 255:
         raise LoginUnreachable("ssh %s: %s" % (remote.destination, reason_line(result.stderr) or "connection failed"))

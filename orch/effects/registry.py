@@ -19,7 +19,7 @@ from orch.effects.files import write_atomically
 from orch.errors import NotFound, OrchError
 from orch.runrecord import as_json, from_json, named
 
-__all__ = ("home", "runs_dir", "run_dir", "create", "load", "save", "update", "remove", "all_runs", "find", "now")
+__all__ = ("home", "runs_dir", "sites_dir", "run_dir", "create", "load", "save", "update", "remove", "all_runs", "find", "now")
 
 
 def home():
@@ -28,6 +28,11 @@ def home():
 
 def runs_dir():
     return os.path.join(home(), "runs")
+
+
+def sites_dir():
+    """The user's own site profiles (``NAME.yaml``), found by ``--site NAME`` before orch's."""
+    return os.path.join(home(), "sites")
 
 
 def run_dir(run_id):

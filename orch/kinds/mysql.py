@@ -14,7 +14,8 @@ __all__ = ("KIND", "sql_string", "bootstrap_sql", "option_file_value")
 
 PORT = 3306
 SOURCE = "docker://mysql:8.0"
-DEFAULT_PROGRAM = {"apptainer": "mysqld", "host": "mariadbd"}
+# an image runs MySQL (or MariaDB) as mysqld; Debian's host packages call it mariadbd
+DEFAULT_PROGRAM = {"host": "mariadbd"}
 
 
 def sql_string(value):
@@ -48,7 +49,7 @@ def socket(job):
 
 
 def program(job):
-    return job.command or DEFAULT_PROGRAM[job.runtime]
+    return job.command or DEFAULT_PROGRAM.get(job.runtime, "mysqld")
 
 
 def command(job):

@@ -27,17 +27,27 @@ def warm_request(model, gpu_layers):
 
 
 def model_ready(job):
-    """Pull the recipe's model and load it once, so clients never time the download."""
+    """The recipe's model, pulled unless the model directory has it, and loaded once, so clients never time the download.
+
+    On a site that lets no job fetch (``pull: never``) a missing model fails the job at once,
+    naming the command that puts it there from the login node (``orch pull``).
+    """
     model = setting(job, "model")
     if not model:
         return ()
-    pull = runtime_of(job).wrap(job, ("ollama", "pull", model))
+    wrap = runtime_of(job).wrap
+    show = shell_line(*wrap(job, ("ollama", "show", model))) + " >/dev/null 2>&1"
+    if job.site.pull == "never":
+        fetch = "orch_fail %s 1" % word("model %s is not in the model directory, and site %s lets no job fetch (pull: never): "
+                                        "pull it on the login node with orch pull RECIPE" % (model, job.site.name))
+    else:
+        fetch = "{ orch_log %s; %s || orch_fail %s 1; }" % (
+            word("pulling model " + model), shell_line(*wrap(job, ("ollama", "pull", model))), word("ollama pull %s failed" % model))
     url = local_url(service_port(job, PORT), "/api/generate")
     load = ("curl", "-fsS", "-o", "/dev/null", "--max-time", "900", "-H", "Content-Type: application/json",
             "-d", warm_request(model, setting(job, "gpu_layers")), url)
     return banner("model") + (
-        "orch_log %s" % word("pulling model " + model),
-        "%s || orch_fail %s 1" % (shell_line(*pull), word("ollama pull %s failed" % model)),
+        "%s || %s" % (show, fetch),
         "%s || orch_fail %s 1" % (shell_line(*load), word("loading model %s failed" % model)),
     )
 

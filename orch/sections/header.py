@@ -2,15 +2,20 @@
 from orch import __version__
 from orch.quoting import sbatch_flag
 from orch.records import RESOURCE_FLAGS
+from orch.runtimes import gpu_requested
 from orch.sweep import combinations
 
 __all__ = ("header", "resource_values", "array_flags")
 
 
 def resource_values(job):
-    """``(sbatch option, value)`` for every set resource; the site fills account/partition/qos gaps."""
+    """``(sbatch option, value)`` for every set resource; the site fills account/partition/qos gaps.
+
+    A job that asks for a GPU and names no partition gets the site's GPU partition.
+    """
     resources = job.resources
-    fallback = {"account": job.site.account, "partition": job.site.partition, "qos": job.site.qos}
+    partition = (job.site.gpu_partition if gpu_requested(job) else None) or job.site.partition
+    fallback = {"account": job.site.account, "partition": partition, "qos": job.site.qos}
     values = []
     for field_name, option in RESOURCE_FLAGS:
         value = getattr(resources, field_name)

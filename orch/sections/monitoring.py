@@ -1,5 +1,6 @@
 """What watches a job: cAdvisor and node_exporter beside it, each published as a Prometheus scrape target; a client's progress gauges."""
 from orch.quoting import Raw, assignment, shell_line, word
+from orch.runtimes import runtime_of
 from orch.sections.lines import background, banner
 from orch.sections.shell import helper_lines
 
@@ -60,14 +61,10 @@ def node_exporter(job):
     lines.append('mkdir -p "$ORCH_TEXTFILE_DIR"')
     lines.append("export ORCH_TEXTFILE_DIR")
     flags = [Raw('--web.listen-address="$ORCH_BIND":0'), Raw('--collector.textfile.directory="$ORCH_TEXTFILE_DIR"')]
-    if job.runtime == "apptainer":
-        lines.append(assignment("ORCH_NODE_EXPORTER_IMAGE", "%s/node-exporter.sif" % job.site.container_dir))
-        lines.append(
-            'if [ ! -f "$ORCH_NODE_EXPORTER_IMAGE" ]; then apptainer pull "$ORCH_NODE_EXPORTER_IMAGE" '
-            + word(NODE_EXPORTER_SOURCE)
-            + ' || orch_fail "apptainer pull of node_exporter failed" 1; fi'
-        )
-        words = ("apptainer", "exec", "--bind", Raw('"$ORCH_TEXTFILE_DIR"'), Raw('"$ORCH_NODE_EXPORTER_IMAGE"'), "node_exporter")
+    if job.runtime != "host":
+        runtime = runtime_of(job)
+        lines.extend(runtime.image(job, NODE_EXPORTER_SOURCE, "ORCH_NODE_EXPORTER_IMAGE", "node-exporter.sif"))
+        words = runtime.wrap(job, ("node_exporter",), Raw('"$ORCH_NODE_EXPORTER_IMAGE"'), (Raw('"$ORCH_TEXTFILE_DIR"'),), gpu=False)
     else:
         # upstream calls it node_exporter, Debian prometheus-node-exporter
         lines.append("ORCH_NODE_EXPORTER=$(command -v node_exporter || command -v prometheus-node-exporter || echo node_exporter)")
@@ -116,14 +113,11 @@ def sidecars(job):
 
 def cadvisor(job):
     """The cAdvisor sidecar on its fixed port."""
-    if job.runtime == "apptainer":
-        lines = [assignment("ORCH_CADVISOR_IMAGE", "%s/cadvisor.sif" % job.site.container_dir)]
-        lines.append(
-            'if [ ! -f "$ORCH_CADVISOR_IMAGE" ]; then apptainer pull "$ORCH_CADVISOR_IMAGE" '
-            + word(CADVISOR_SOURCE)
-            + ' || orch_fail "apptainer pull of cAdvisor failed" 1; fi'
-        )
-        words = ("apptainer", "exec", "--bind", "/sys,/proc,/var/run", Raw('"$ORCH_CADVISOR_IMAGE"')) + cadvisor_words(job)
+    if job.runtime != "host":
+        runtime = runtime_of(job)
+        lines = list(runtime.image(job, CADVISOR_SOURCE, "ORCH_CADVISOR_IMAGE", "cadvisor.sif"))
+        # cAdvisor reads the host's cgroups (/sys) and processes (/proc), which every runtime mounts, and its sockets
+        words = runtime.wrap(job, cadvisor_words(job), Raw('"$ORCH_CADVISOR_IMAGE"'), ("/var/run",), gpu=False)
     else:
         lines = []
         words = cadvisor_words(job)

@@ -9,13 +9,14 @@ __all__ = ("modules", "environment", "environment_with", "image", "setup_script"
 
 
 def modules(job):
-    """The site's ``module`` lines: what the Apptainer runtime needs (nothing on the host runtime)."""
-    if job.runtime != "apptainer" or not job.site.modules and not job.site.purge_modules:
+    """The site's ``module`` lines for the job's runtime (a site profile's ``modules:``; none on the host runtime)."""
+    names = tuple(job.site.modules.get(job.runtime, ()))
+    if job.runtime == "host" or not names and not job.site.purge_modules:
         return ()
     lines = list(banner("modules"))
     if job.site.purge_modules:
         lines.append("module purge")
-    lines.extend(shell_line("module", "load", name) for name in job.site.modules)
+    lines.extend(shell_line("module", "load", name) for name in names)
     return tuple(lines)
 
 

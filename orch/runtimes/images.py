@@ -1,0 +1,111 @@
+"""Where a job's images are, and what a job does when one is missing: the part every runtime shares."""
+import hashlib
+import re
+
+from orch.quoting import Raw, word
+
+__all__ = ("gpu_requested", "image_path", "image_dir_line", "charliecloud_name", "missing_image", "site_argument", "bind_pairs", "source_id",
+           "wanted_condition", "remember_source", "source_of")
+
+GPU_GRES = re.compile(r"(?:^|,)gpu(?::|$)")
+# the site's image directory, unless the job's environment names another
+IMAGE_DIR = Raw('"$ORCH_IMAGE_DIR"')
+
+
+def gpu_requested(job):
+    """True when the job asks SLURM for a GPU (``gres: gpu:1`` and the like).
+
+    A ``gpu`` partition alone allocates no device, so it does not count.
+    """
+    return bool(job.resources.gres and GPU_GRES.search(job.resources.gres))
+
+
+def image_dir_line(job):
+    """``ORCH_IMAGE_DIR``: the environment's (``ORCH_IMAGE_DIR=...`` at submit time), else the site profile's."""
+    return "ORCH_IMAGE_DIR=${ORCH_IMAGE_DIR:-%s}" % word(job.site.image_dir)
+
+
+def source_of(job, docker_source):
+    """The image source a job uses: the recipe's ``container.docker_source``, else its kind's."""
+    return job.container.docker_source or docker_source
+
+
+def image_path(job, default_name=None):
+    """An Apptainer image file: ``container.image_path``, else ``container_image`` in the image directory.
+
+    A bare name is a word for the script, in ``$ORCH_IMAGE_DIR``; a path is the recipe's own.
+    """
+    if job.container.image_path:
+        return job.container.image_path
+    name = job.container_image or default_name or "%s.sif" % job.kind
+    if "/" in name:
+        return name
+    return "%s/%s" % ("$ORCH_IMAGE_DIR", name)
+
+
+def source_id(job, source, own_image=True):
+    """What an image was made from: its source, and a hash of the recipe's ``build_commands`` when it was built.
+
+    Kept beside the image (``IMAGE.source``), so that a recipe whose source or build steps changed
+    gets its image made anew, not a stale one.
+    """
+    if own_image and job.container.build_commands:
+        digest = hashlib.sha256("\n".join(job.container.build_commands).encode("utf-8")).hexdigest()[:16]
+        return "%s build:%s" % (source, digest)
+    return source
+
+
+def wanted_condition(test, variable, made_from):
+    """``if`` test: the image is missing, or ``IMAGE.source`` says it was made from something else.
+
+    An image with no ``.source`` beside it (put there by hand, or by an admin) is taken as it is.
+    """
+    return ('[ ! %s "$%s" ] || { [ -f "$%s.source" ] && [ "$(cat "$%s.source")" != %s ]; }'
+            % (test, variable, variable, variable, word(made_from)))
+
+
+def remember_source(variable, made_from):
+    return '    printf \'%%s\\n\' %s > "$%s.source"' % (word(made_from), variable)
+
+
+def charliecloud_name(source):
+    """The directory name Charliecloud's ``ch-image`` gives an image reference (``/`` -> ``%``, ``:`` -> ``+``).
+
+    >>> charliecloud_name("docker://quay.io/prometheus/node-exporter:v1.8.2")
+    'quay.io%prometheus%node-exporter+v1.8.2'
+    """
+    reference = source.split("://", 1)[1] if "://" in source else source
+    return reference.replace("/", "%").replace(":", "+")
+
+
+def missing_image(job, source, prepare, variable="ORCH_IMAGE"):
+    """The lines run when the image in ``$variable`` is missing: ``prepare`` (lines that fetch it) if the site allows, else a failure.
+
+    The failure names the image, its source, and the command that prepares it on the login node.
+    """
+    if job.site.pull == "missing":
+        return tuple(prepare)
+    rest = (" (%s) is missing or was made from another source, and site %s lets no job fetch an image (pull: never): "
+            "prepare it on the login node "
+            "with orch pull RECIPE --site %s --runtime %s" % (source, job.site.name, site_argument(job.site), job.runtime))
+    return ('    orch_fail "image $%s"%s 1' % (variable, word(rest)),)
+
+
+def site_argument(site):
+    """What ``--site`` takes to find this profile again: its file, or the name of a shipped one."""
+    return site.source if site.source and not site.source.startswith("orch/sites/") else site.name
+
+
+def bind_pairs(job, binds=()):
+    """``(source, destination, options)`` of every mount: the run directory, then ``bind_mounts``, then ``binds``.
+
+    ``bind_mounts`` entries are Apptainer's ``src[:dst[:opts]]``.
+    """
+    pairs = [(Raw('"$ORCH_RUN_DIR"'), Raw('"$ORCH_RUN_DIR"'), None)]
+    for mount in job.container.bind_mounts:
+        parts = mount.split(":")
+        source = parts[0]
+        destination = parts[1] if len(parts) > 1 and parts[1] else source
+        pairs.append((source, destination, parts[2] if len(parts) > 2 else None))
+    pairs.extend((b, b, None) for b in binds)
+    return tuple(pairs)
