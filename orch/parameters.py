@@ -5,7 +5,7 @@ experiment's ``sweep:`` (``orch.experiments``) goes through ``read_sweep`` too.
 """
 from orch import schema
 from orch.kinds.client import COMMON_PARAMETERS
-from orch.sweep import Sweep
+from orch.sweep import Sweep, swept
 
 __all__ = ("parameters_spec", "sweep_spec", "read_sweep", "client_parameters", "child")
 
@@ -65,12 +65,23 @@ def _unalias(kind, parameters, node, path):
     return values, problems
 
 
+def _mode_rule(parameters):
+    """The seed's ``parametric_mode`` says whether the run is a sweep: it must agree with the parameters."""
+    mode = parameters.get("parametric_mode")
+    axes = [name for name, _ in swept(parameters)]
+    if mode is True and not axes:
+        return [("parametric_mode", "true, but no parameter has several values: there is nothing to sweep")]
+    if mode is False and axes:
+        return [("parametric_mode", "false, but %s %s several values: that is a sweep"
+                 % (", ".join(axes), "has" if len(axes) == 1 else "have"))]
+    return []
+
+
 def _checked(kind, parameters, node, path):
-    """The kind's rules across parameters, each problem on the line where the parameter (or its seed alias) is given."""
-    if kind.check is None:
-        return []
+    """Rules across parameters (the kind's, and parametric_mode's), each problem on the line where the
+    parameter (or its seed alias) is given."""
     broken = []
-    for name, message in kind.check(parameters):
+    for name, message in _mode_rule(parameters) + (kind.check(parameters) if kind.check else []):
         where, line = path + ".parameters." + name, schema.line_of(node)
         for block in ("parameters", "sweep"):
             mapping = child(node, block)

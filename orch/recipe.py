@@ -16,6 +16,7 @@ from orch.kinds import KINDS, kind_named
 from orch.parameters import child as _child, client_parameters, parameters_spec, read_sweep, sweep_spec
 from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, Target, frozen
 from orch.sites import site_named
+from orch.sweep import fixed
 
 # read_sweep: an experiment's sweep: is read as a client's is
 __all__ = ("load_job", "read_recipe", "parse_job", "recipe_id", "read_sweep", "RUNTIME_NAMES", "COMMON_FIELDS")
@@ -157,6 +158,18 @@ def _rules(role, block, node, path):
     return broken
 
 
+def _script_rule(kind, block, node, path):
+    """The seed's ``script:`` names its own benchmark script for the kind, which orch's load generator replaces;
+    a script of the user's own cannot run that way (``command``/``args`` run it)."""
+    name = block.get("script", {}).get("name")
+    ours = (kind.name + ".py", kind.name.replace("_benchmark", "_parametric_benchmark") + ".py")
+    if not name or name in ours:
+        return []
+    line = schema.line_of(_child(_child(node, "script"), "name"))
+    return [(line, path + ".script.name", "%r is not the older tool's script for %s (%s), which orch's own load "
+             "generator replaces: run a script of your own with command: and args:" % (name, kind.name, ", ".join(ours)))]
+
+
 def _target(kind, block, path, node):
     """The client's target: a URL (``target_endpoint``) or a service found by name."""
     service = block.get("target_service", {})
@@ -259,6 +272,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
     if role == "client":
         parameters, found = client_parameters(kind, block, node, wanted)
         problems.extend(_problems(filename, found))
+        problems.extend(_problems(filename, _script_rule(kind, block, node, wanted)))
         target, found = _target(kind, block, wanted, node)
         problems.extend(_problems(filename, found))
     try:
@@ -275,6 +289,9 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
     if problems:
         raise RecipeError(problems)
 
+    output = block.get("output", {})
+    wanted_files = (fixed(parameters).get("output_file"), output.get("file"))
+    result_files = tuple(dict.fromkeys(path for path in wanted_files if path))
     the_id = job_id or recipe_id(text)
     job_name = "%s_%s" % (block["name"], the_id)
     container = block.get("container", {})
@@ -309,6 +326,8 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         parameters=pmap(parameters),
         sweep_parallelism=block.get("sweep_parallelism", 1),
         target=target,
+        result_files=result_files,
+        result_dir=output.get("shared_dir") or None,
         site=site_profile,
         runtime=runtime,
         driver_python=site_profile.python or python or "python3",

@@ -18,6 +18,7 @@ from orch import parse_job, render_job
 from orch.clients.redis_tool import GROUPS, NAMES, ORDER, selected_tests
 from orch.errors import RecipeError
 from orch.recipe import load_job
+from orch.sections.client import result_copies
 from test_redis_client import client, service_env, start_redis, stop
 from test_services import free_port, need, shipped
 
@@ -117,6 +118,13 @@ REFUSED = [
      "sets how orch runs the client, not its load, so it is no sweep axis: give it under parameters:"),
     ("output-file-swept", "    clients: 5\n  sweep:\n    output_file: [a, b]\n", 6, "client.sweep.output_file",
      "no sweep axis"),
+    ("parametric-without-sweep", "    clients: 5\n    parametric_mode: true\n", 5, "client.parameters.parametric_mode",
+     "true, but no parameter has several values: there is nothing to sweep"),
+    ("not-parametric-with-sweep", "    client_counts: \"1,10\"\n    parametric_mode: false\n", 5,
+     "client.parameters.parametric_mode", "false, but clients has several values: that is a sweep"),
+    ("own-script", "    clients: 5\n  script:\n    name: my_bench.py\n", 6, "client.script.name",
+     "'my_bench.py' is not the older tool's script for redis_benchmark (redis_benchmark.py, "
+     "redis_parametric_benchmark.py), which orch's own load generator replaces: run a script of your own with command:"),
 ]
 
 
@@ -166,10 +174,14 @@ def client_job(tmp_path, text, endpoints):
 
 def test_the_seeds_native_client_runs_the_tests_it_names_with_its_settings(redis_service, tmp_path):
     run, port = redis_service
+    copy = tmp_path / "copies" / "redis.json"
     text = (SEED / "seed_redis_native.yaml").read_text().replace("num_operations: 20000", "num_operations: 3000")
+    text = text.replace("/tmp/redis_native_results.json", str(copy))
     done, _, run_dir = client_job(tmp_path, text, run.endpoints)
     assert done.returncode == 0, done.stderr
     (result,) = (run_dir / "results").glob("*.json")
+    # output_file: the document is there too, as the older tool wrote it there
+    assert copy.read_text() == result.read_text() and "results copied to %s" % copy in done.stderr
     doc = json.loads(result.read_text())
     # native_tests: SET,GET selects exactly those two, run in that order, one -t each
     assert sorted(doc["domain"]["tests"]) == ["get", "set"]
@@ -243,3 +255,51 @@ def test_key_size_gives_keys_of_that_many_bytes(redis_service, tmp_path):
     assert code == 0, err
     keys = keys_of(port)
     assert 1 < len(keys) <= 50 and {len(key) for key in keys} == {20}, keys
+
+
+# ------------------------------------------------------------ output_file and output:
+
+
+def run_copies(job, tmp_path, env):
+    """The job's copy lines, run with bash as the job runs them once its load has ended."""
+    result = tmp_path / "results" / "orch_x-3-77.json"
+    result.parent.mkdir(exist_ok=True)
+    result.write_text('{"schema": "orch.result/1"}')
+    script = "orch_log() { printf '%s\\n' \"$*\" >&2; }\n" + "\n".join(result_copies(job)) + "\n"
+    environment = dict(env, ORCH_RESULT=str(result), SLURM_ARRAY_TASK_ID="3", PATH="/usr/bin:/bin")
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, env=environment)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_output_file_and_output_get_copies_of_the_results_document(tmp_path):
+    job = load_job(SEED / "seed_ollama_parametric.yaml")
+    assert list(job.result_files) == ["/tmp/ollama_parametric.json"] and job.result_dir == "$SCRATCH"
+    # a sweep: each array task's copy has its number before the extension, so none overwrites another
+    here = str(tmp_path / "out" / "ollama.json")
+    job = job.set(result_files=[here])
+    said = run_copies(job, tmp_path, {"SCRATCH": str(tmp_path / "scratch")})
+    assert (tmp_path / "out" / "ollama-3.json").read_text() == '{"schema": "orch.result/1"}'
+    assert (tmp_path / "scratch" / "orch_x-3-77.json").exists(), said
+    # $SCRATCH unset (not MeluXina): nothing lands at /, and the log says why
+    (tmp_path / "out" / "ollama-3.json").unlink()
+    said = run_copies(job, tmp_path, {})
+    assert "not copied to $SCRATCH: SCRATCH not set here" in said
+    assert (tmp_path / "out" / "ollama-3.json").exists()
+
+
+def test_without_output_fields_nothing_is_copied():
+    job = load_job(ROOT / "recipes" / "clients" / "redis_benchmark.yaml")
+    assert result_copies(job) == () and "orch_copy" not in render_job(job)
+
+
+def test_an_image_without_redis_benchmark_fails_at_once_saying_so(tmp_path):
+    # the older tool's redis client names a Python image: its script ran there, redis-benchmark is not in it
+    image = tmp_path / "python-image"
+    image.write_text('#!/bin/sh\necho "FATAL: \\"$1\\": executable file not found in $PATH" >&2\nexit 255\n')
+    image.chmod(0o755)
+    out = tmp_path / "r.json"
+    code, err = finish(client(free_port(), out, "--tests", "set", wrap=(str(image),)))
+    assert code == 1
+    assert "redis-benchmark does not run in the client's image (%s)" % image in err
+    assert "docker://redis:7-alpine" in json.loads(out.read_text())["counts"]["errors"].popitem()[0]

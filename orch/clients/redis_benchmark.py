@@ -246,6 +246,12 @@ def main(argv=None):
         message = "%s is not installed (on PATH)" % PROGRAM
         counts["errors"][message] = 1
         status = 1
+    elif args.wrap and doc["environment"]["tool_version"] is None:
+        # the older tool's client recipes name a Python image (its script ran there): no redis-benchmark in it
+        message = ("%s does not run in the client's image (%s): give the client an image that has it "
+                   "(container.docker_source, e.g. docker://redis:7-alpine)" % (PROGRAM, " ".join(args.wrap)))
+        counts["errors"][message] = 1
+        status = 1
     else:
         problem = preflight(args.host, args.port, password)
         if problem:
