@@ -303,3 +303,34 @@ def test_an_image_without_redis_benchmark_fails_at_once_saying_so(tmp_path):
     assert code == 1
     assert "redis-benchmark does not run in the client's image (%s)" % image in err
     assert "docker://redis:7-alpine" in json.loads(out.read_text())["counts"]["errors"].popitem()[0]
+
+
+def test_a_monitoring_target_may_leave_out_its_job_name_and_a_services_port():
+    # the older tool's own documentation: job_name and port optional; orch names the job after the
+    # target and, for a service, scrapes the port its endpoint file gives
+    job = parse_job('service:\n  name: prometheus\n  monitoring_targets:\n    - service_id: "ollama_ad73b280"\n'
+                    '    - host: mel2073\n      port: 9100\n', site="local", runtime="host")
+    script = render_job(job)
+    assert "ollama_ad73b280 \"$orch_host:$orch_port\" >> \"$ORCH_PROM_CONFIG\"" in script
+    assert "mel2073 mel2073:9100 >>" in script
+    with pytest.raises(RecipeError) as error:
+        parse_job("service:\n  name: prometheus\n  monitoring_targets:\n    - host: mel2073\n", "p.yaml")
+    assert str(error.value.problems[0]).startswith("p.yaml:4: service.monitoring_targets[0].port: is required with host")
+
+
+def test_a_service_target_without_a_port_is_scraped_on_the_port_its_endpoint_file_gives(tmp_path):
+    from orch.kinds.prometheus import config_lines
+
+    job = parse_job('service:\n  name: prometheus\n  monitoring_targets:\n    - service_id: "ollama_ad73b280"\n'
+                    '  health_check:\n    timeout: 5\n', site="local", runtime="host")
+    (tmp_path / "endpoints").mkdir()
+    (tmp_path / "state").mkdir()
+    (tmp_path / "endpoints" / "ollama_ad73b280.json").write_text(
+        json.dumps({"name": "ollama", "host": "node7", "port": 11434, "metrics_port": None}))
+    script = "orch_log() { printf '%s\\n' \"$*\" >&2; }\n" + "\n".join(config_lines(job)) + "\n"
+    env = {"ORCH_ENDPOINTS_DIR": str(tmp_path / "endpoints"), "ORCH_RUN_DIR": str(tmp_path), "ORCH_LOCAL": "127.0.0.1",
+           "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, env=env)
+    assert done.returncode == 0, done.stderr
+    config = (tmp_path / "state" / "prometheus.yml").read_text()
+    assert "  - job_name: 'ollama_ad73b280'\n    static_configs:\n      - targets: ['node7:11434']\n" in config
