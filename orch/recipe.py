@@ -14,11 +14,13 @@ from orch import schema
 from orch.effects.registry import sites_dir
 from orch.errors import Problem, RecipeError
 from orch.kinds import KINDS, kind_named
+from orch.parameters import child as _child, client_parameters, parameters_spec, read_sweep, sweep_spec
 from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, Target, frozen
 from orch.sites import RUNTIME_NAMES, resolve_site
-from orch.sweep import Sweep
+from orch.sweep import fixed
 
-__all__ = ("load_job", "read_recipe", "parse_job", "recipe_id", "RUNTIME_NAMES", "COMMON_FIELDS")
+# read_sweep: an experiment's sweep: is read as a client's is
+__all__ = ("load_job", "read_recipe", "parse_job", "recipe_id", "read_sweep", "RUNTIME_NAMES", "COMMON_FIELDS")
 
 # SLURM --time: minutes, minutes:seconds, hours:minutes:seconds, days-hours[:minutes[:seconds]]
 TIME = r"(?:\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2}|UNLIMITED|INFINITE)"
@@ -104,29 +106,6 @@ def recipe_id(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
 
-def _parameters_spec(kind):
-    fields = dict(kind.fields)
-    for alias, target in kind.aliases.items():
-        fields[alias] = kind.fields[target]
-    return schema.Mapping(fields)
-
-
-def read_sweep(kind, node, path):
-    """``({parameter: Sweep}, problems)`` for a ``sweep:`` mapping node, checked against a client kind's parameters.
-
-    Every list is swept (text lists included); a bare value is a sweep of one.
-    """
-    values, problems = _parameters_spec(kind).read(node, path)
-    if problems:
-        return {}, problems
-    values, problems = _unalias(kind, values, node, path)
-    return {name: _as_sweep(value) for name, value in values.items()}, problems
-
-
-def _as_sweep(values):
-    return values if isinstance(values, Sweep) else Sweep(values if isinstance(values, tuple) else (values,))
-
-
 def _block_spec(role, kind):
     fields = dict(COMMON_FIELDS)
     if role == "service":
@@ -135,9 +114,9 @@ def _block_spec(role, kind):
             fields.update(kind.fields)
     else:
         fields.update(CLIENT_FIELDS)
-        fields["parameters"] = _parameters_spec(kind) if kind is not None else _AnyMapping()
+        fields["parameters"] = parameters_spec(kind) if kind is not None else _AnyMapping()
         # parameter -> list of values: one array task per combination (as several values in parameters:)
-        fields["sweep"] = _parameters_spec(kind) if kind is not None else _AnyMapping()
+        fields["sweep"] = sweep_spec(kind) if kind is not None else _AnyMapping()
     return schema.Mapping(fields, required=("name",))
 
 
@@ -146,22 +125,6 @@ class _AnyMapping:
 
     def read(self, node, path):
         return {}, []
-
-
-def _unalias(kind, parameters, node, path):
-    """Seed parameter names mapped onto orch's; a parameter given under two names is a problem."""
-    values, problems, given_as = {}, [], {}
-    line_of = {key.data: schema.key_line(node, key.data) for key, _ in node.items()} if node is not None else {}
-    for name, value in parameters.items():
-        canonical = kind.aliases.get(name, name)
-        if canonical in given_as:
-            problems.append(
-                (line_of.get(name, 0), "%s.%s" % (path, name), "same parameter as %s (given twice)" % given_as[canonical])
-            )
-            continue
-        given_as[canonical] = name
-        values[canonical] = value
-    return values, problems
 
 
 def _env_settings(kind, block, node, path):
@@ -194,11 +157,16 @@ def _rules(role, block, node, path):
     return broken
 
 
-def _child(node, key):
-    for child_key, child in node.items():
-        if child_key.data == key:
-            return child
-    return None
+def _script_rule(kind, block, node, path):
+    """The seed's ``script:`` names its own benchmark script for the kind, which orch's load generator replaces;
+    a script of the user's own cannot run that way (``command``/``args`` run it)."""
+    name = block.get("script", {}).get("name")
+    ours = (kind.name + ".py", kind.name.replace("_benchmark", "_parametric_benchmark") + ".py")
+    if not name or name in ours:
+        return []
+    line = schema.line_of(_child(_child(node, "script"), "name"))
+    return [(line, path + ".script.name", "%r is not the older tool's script for %s (%s), which orch's own load "
+             "generator replaces: run a script of your own with command: and args:" % (name, kind.name, ", ".join(ours)))]
 
 
 def _target(kind, block, path, node):
@@ -301,16 +269,9 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
     problems.extend(_problems(filename, found))
     parameters, target = {}, None
     if role == "client":
-        parameters, found = _unalias(kind, block.get("parameters", {}), _child(node, "parameters"), wanted + ".parameters")
+        parameters, found = client_parameters(kind, block, node, wanted)
         problems.extend(_problems(filename, found))
-        swept, found = _unalias(kind, block.get("sweep", {}), _child(node, "sweep"), wanted + ".sweep")
-        problems.extend(_problems(filename, found))
-        for name, values in swept.items():
-            if name in parameters:
-                line = schema.key_line(_child(node, "sweep"), name)
-                problems.append(Problem(filename, line, "%s.sweep.%s" % (wanted, name), "also set in parameters: give it in one place"))
-            # every list in sweep: is swept, text lists (tests, workload) included
-            parameters[name] = _as_sweep(values)
+        problems.extend(_problems(filename, _script_rule(kind, block, node, wanted)))
         target, found = _target(kind, block, wanted, node)
         problems.extend(_problems(filename, found))
     site_profile = None
@@ -332,6 +293,9 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
     if problems:
         raise RecipeError(problems)
 
+    output = block.get("output", {})
+    wanted_files = (fixed(parameters).get("output_file"), output.get("file"))
+    result_files = tuple(dict.fromkeys(path for path in wanted_files if path))
     the_id = job_id or recipe_id(text)
     job_name = "%s_%s" % (block["name"], the_id)
     container = block.get("container", {})
@@ -366,6 +330,8 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
         parameters=pmap(parameters),
         sweep_parallelism=block.get("sweep_parallelism", 1),
         target=target,
+        result_files=result_files,
+        result_dir=output.get("shared_dir") or None,
         site=site_profile,
         runtime=runtime,
         driver_python=site_profile.python or python or "python3",

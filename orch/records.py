@@ -162,6 +162,10 @@ class Job(PClass):
     duration = field(type=OPTIONAL_INT, initial=None)
     parameters = field(initial=pmap())
     target = field(type=(Target, type(None)), initial=None)
+    # copies of the results document the recipe asks for, once the load ends: files (the seed's
+    # output_file, output.file) and a directory (output.shared_dir)
+    result_files = pvector_field(str)
+    result_dir = field(type=OPTIONAL_STR, initial=None)
     # where and how
     site = field(type=Site, mandatory=True)
     runtime = field(type=str, initial="apptainer")

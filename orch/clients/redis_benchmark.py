@@ -6,7 +6,11 @@
 
 redis-benchmark (the field's standard, ``src/redis-benchmark.c``) does the measuring;
 orch runs it once per test (``-t <test> --csv``), so that a run stopped part-way keeps
-every test that finished, and maps its CSV onto the results document:
+every test that finished: the tests ``redis-benchmark -t <the list>`` would run, in its
+order and each once (``orch.clients.redis_tool``); a name it does not know is a usage
+error here, where redis-benchmark would skip it. With ``--key-size`` each keyed test runs
+as its command written out (redis-benchmark's command mode) with keys of that size. The
+CSV is mapped onto the results document:
 
 - ``domain.tests[<test>]``: redis-benchmark's own figures for that test: requests/s and
   latency avg/min/p50/p95/p99/max in ms, from its HdrHistogram (7.x; older versions
@@ -24,7 +28,6 @@ to redis-benchmark with ``-a``; it never appears in the document.
 Exit status: 0 done, 1 the server refused (connection, auth, errors), 2 usage, 143 stopped.
 """
 import argparse
-import csv
 import os
 import re
 import socket
@@ -33,23 +36,14 @@ import time
 
 from orch.clients.tool import run_tool, split_wrap, stop_on_signals, tool_missing, tool_version
 from orch.clients.node import started_now, this_job, write_document
+from orch.clients.redis_tool import (DEFAULT_REQUESTS, NAMES, PROGRAM, REDACTED, invocations, key_size_problems,
+                                     overall_rate, parse_csv, selected_tests, unknown)
 from orch.results import new_document, now_iso
 
-__all__ = ("main", "parse_csv", "build_command", "overall_rate")
+__all__ = ("main", "parse_csv", "invocations", "overall_rate")
 
-PROGRAM = "redis-benchmark"
-DEFAULT_REQUESTS = 100000  # redis-benchmark's own default -n
-CSV_FIELDS = {
-    "avg_latency_ms": "avg",
-    "min_latency_ms": "min",
-    "p50_latency_ms": "p50",
-    "p95_latency_ms": "p95",
-    "p99_latency_ms": "p99",
-    "max_latency_ms": "max",
-}
 # redis-benchmark loops for ever on a refused connection: these lines on stderr end the test
 FATAL_STDERR = re.compile(r"Could not connect to Redis|replied with error|Error from server|NOAUTH|WRONGPASS")
-REDACTED = "<redacted>"
 
 
 class Stop(Exception):
@@ -65,8 +59,8 @@ def parse_args(argv):
     parser.add_argument("--data-size", type=int, default=3)
     parser.add_argument("--pipeline", type=int, default=1)
     parser.add_argument("--requests", type=int, default=None, help="requests per test (-n)")
-    parser.add_argument("--tests", default="set,get")
-    parser.add_argument("--key-size", type=int, default=None, help="recorded only: redis-benchmark's keys are fixed")
+    parser.add_argument("--tests", default="set,get", help="redis-benchmark's -t list: run in its order, each once")
+    parser.add_argument("--key-size", type=int, default=None, help="keys of this many bytes (the tests written out)")
     parser.add_argument("--keyspace", type=int, default=None, help="-r: random keys from this many")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--test-persistence", action="store_true", help="after the tests: BGSAVE and time it")
@@ -74,71 +68,15 @@ def parse_args(argv):
     argv, wrap = split_wrap(argv)
     args = parser.parse_args(argv)
     args.wrap = wrap
-    args.tests = [t.strip().lower() for t in args.tests.split(",") if t.strip()]
-    if not args.tests:
+    names = [t.strip() for t in args.tests.split(",") if t.strip()]
+    if not names:
         parser.error("--tests names no test")
+    if unknown(names):
+        parser.error("--tests: not redis-benchmark tests: %s (known: %s)" % (", ".join(unknown(names)), ", ".join(NAMES)))
+    args.tests = list(selected_tests(names))
+    for problem in key_size_problems(args.key_size, args.keyspace, (args.data_size,)):
+        parser.error("--key-size: " + problem)
     return args
-
-
-def build_command(args, test, password=None):
-    """redis-benchmark's words for one test; the second value is the same with the password redacted."""
-    words = list(args.wrap) + [
-        PROGRAM, "-h", args.host, "-p", str(args.port), "-c", str(args.clients),
-        "-n", str(args.requests or DEFAULT_REQUESTS), "-d", str(args.data_size), "-P", str(args.pipeline),
-        "-t", test, "--csv",
-    ]
-    if args.keyspace:
-        words += ["-r", str(args.keyspace)]
-    if args.threads:
-        words += ["--threads", str(args.threads)]
-    shown = list(words)
-    if password:
-        words += ["-a", password]
-        shown += ["-a", REDACTED]
-    return words, shown
-
-
-def _number(text):
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
-
-
-def parse_csv(text):
-    """``{test name (lower case): {requests_per_s, latency_ms: {avg, min, p50, p95, p99, max}}}`` from ``--csv`` output.
-
-    Read by header (7.x: test, rps, avg/min/p50/p95/p99/max_latency_ms); older versions
-    print ``"test","rps"`` or no header at all (then the columns are test, rps).
-
-    >>> parse_csv('"test","rps"\\n"SET","1000.00"\\n')["set"]["requests_per_s"]
-    1000.0
-    """
-    rows = [row for row in csv.reader(line for line in text.splitlines() if line.strip()) if row]
-    header = ["test", "rps"]
-    tests = {}
-    for row in rows:
-        if row[0].strip().lower() == "test":
-            header = [cell.strip().lower() for cell in row]
-            continue
-        values = dict(zip(header, row))
-        rps = _number(values.get("rps"))
-        if rps is None:
-            continue
-        latency = {name: _number(values[column]) for column, name in CSV_FIELDS.items() if column in values}
-        tests[values["test"].strip().lower()] = {"requests_per_s": rps, "latency_ms": latency or None}
-    return tests
-
-
-def overall_rate(tests):
-    """(completed, seconds, requests/s): sum of completed over sum of the tests' own times.
-
-    >>> overall_rate({"set": {"requests": 100, "requests_per_s": 100.0}, "get": {"requests": 100, "requests_per_s": 50.0}})
-    (200, 3.0, 66.66666666666667)
-    """
-    completed = sum(t["requests"] for t in tests.values())
-    seconds = sum(t["requests"] / t["requests_per_s"] for t in tests.values() if t["requests_per_s"])
-    return completed, seconds, (completed / seconds if seconds else None)
 
 
 # ------------------------------------------------------------ a few RESP words
@@ -292,7 +230,7 @@ def main(argv=None):
         "keyspace": args.keyspace,
         "key_size": args.key_size,
         "key_size_note": None if args.key_size is None else
-        "not applied: redis-benchmark's keys are fixed ('key:__rand_int__', 12 digits with -r)",
+        "keys of key_size bytes: each keyed test run as its command written out (redis-benchmark's command mode)",
         "latency_definition": "redis-benchmark's own: write of a batch of `pipeline` commands .. first read event, "
                               "recorded for each reply; ms",
         "percentiles": "per test, redis-benchmark's own HdrHistogram figures; no cross-test merge, never averaged",
@@ -308,6 +246,12 @@ def main(argv=None):
         message = "%s is not installed (on PATH)" % PROGRAM
         counts["errors"][message] = 1
         status = 1
+    elif args.wrap and doc["environment"]["tool_version"] is None:
+        # the older tool's client recipes name a Python image (its script ran there): no redis-benchmark in it
+        message = ("%s does not run in the client's image (%s): give the client an image that has it "
+                   "(container.docker_source, e.g. docker://redis:7-alpine)" % (PROGRAM, " ".join(args.wrap)))
+        counts["errors"][message] = 1
+        status = 1
     else:
         problem = preflight(args.host, args.port, password)
         if problem:
@@ -318,11 +262,11 @@ def main(argv=None):
         print("redis_benchmark: %s" % next(iter(counts["errors"])), file=sys.stderr)
 
     completed = {}
-    for test in args.tests if not status else ():
+    runs = [(test, run) for test in (args.tests if not status else ()) for run in invocations(args, test, password)]
+    for test, (row_name, words, shown) in runs:
         if stop_flag:
             why_stopped = "signal"
             break
-        words, shown = build_command(args, test, password)
         began = time.time()
         code, out, err, why = run_one(words, deadline, stop_flag)
         if stop_flag and why is None and code != 0:
@@ -332,10 +276,12 @@ def main(argv=None):
         doc["raw"]["native_output"].append(
             {"command": shown, "exit_code": code, "stdout": out, "stderr": err,
              "started_epoch": began, "ended_epoch": time.time(), "stopped": why})
-        counts["sent"] += requests
         rows = parse_csv(out)
+        if row_name is not None:  # a command written out: its one row is named after the test
+            rows = {row_name: row for row in list(rows.values())[:1]}
+        counts["sent"] += requests * max(1, len(rows))
         if why in ("signal", "duration"):
-            domain["tests"][test] = {"completed": False, "stopped": why, "stopped_after_s": time.time() - began}
+            domain["tests"][row_name or test] = {"completed": False, "stopped": why, "stopped_after_s": time.time() - began}
             why_stopped = why
             break
         if why == "error" or code != 0 or not rows:

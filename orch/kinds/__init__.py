@@ -31,6 +31,9 @@ class Kind(PClass):
     health_path = field(type=(str, type(None)), initial=None)
     # clients: the service kind they load
     target = field(type=(str, type(None)), initial=None)
+    # clients: ``parameters -> [(parameter, message)]``, rules across parameters, given every parameter
+    # by orch's name once aliases and sweep: are read (a Sweep where several values are given)
+    check = field(initial=None)
 
 
 def kinds_in(found, where):

@@ -48,7 +48,8 @@ def flag_words(flags, values):
     return tuple(words)
 
 
-def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source=None, env=None, program=None):
+def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source=None, env=None, program=None,
+                check=None):
     """A client kind whose load generator is orch's ``orch.clients.<name>``, or a native tool run as it is.
 
     + docker_source: the image of the native tool the load generator drives (redis-benchmark,
@@ -56,12 +57,13 @@ def client_kind(name, target, summary, parameters, flags, aliases=(), docker_sou
     + env: ``job -> pairs`` of environment variables the load generator gets (the recipe's own win)
     + program: ``job -> words`` of a native tool (in the client's image, through the runtime) that needs
       no wrapper of orch's: its flags follow, and no ``--output`` is added (``ORCH_RESULT`` is in its environment)
+    + check: ``parameters -> [(parameter, message)]``, rules across parameters (``Kind.check``)
 
     orch's load generator runs on the node, with the Python the job was submitted from
     (``Job.driver_python``), outside the image; only its native tool runs inside.
     """
     if program is not None:
-        return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, None, None)
+        return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, None, None, check)
 
     def driver(job):
         return (
@@ -71,10 +73,10 @@ def client_kind(name, target, summary, parameters, flags, aliases=(), docker_sou
         )
 
     return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, driver, ("--output",),
-                 "orch.clients." + name)
+                 "orch.clients." + name, check)
 
 
-def _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, output, module):
+def _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, output, module, check):
     def arguments(job, values):
         return flag_words(flags, values)
 
@@ -86,5 +88,6 @@ def _kind(name, target, summary, parameters, flags, aliases, docker_source, env,
         aliases=dict(aliases),
         docker_source=docker_source,
         target=target,
+        check=check,
         sections=client_sections(program, arguments, docker_source, env=env, output=output, driver=module),
     )

@@ -38,21 +38,31 @@ def config_lines(job):
         ) + ' >> "$ORCH_PROM_CONFIG"',
     ]
     for target in job.settings.get("monitoring_targets", ()):
-        port = target["port"]
+        # the older tool's defaults: the job is named after the target; a service's port is its own
+        job_name = target.get("job_name") or target.get("service_id") or target.get("host")
+        port = target.get("port")
         if target.get("host"):
-            lines.append(_target_line(target["job_name"], word(target["host"]) + ":%d" % port))
+            lines.append(_target_line(job_name, word(target["host"]) + ":%d" % port))
             continue
-        lines.extend(await_endpoint(target["service_id"], job.health.timeout, port=None))
+        lines.extend(await_endpoint(target["service_id"], job.health.timeout, port=None if port else "orch_port"))
+        address = '"$orch_host":%d' % port if port else '"$orch_host:$orch_port"'
         lines.extend(
             (
-                'if [ -n "$orch_host" ]; then',
-                "    " + _target_line(target["job_name"], '"$orch_host":%d' % port),
+                'if [ -n "$orch_host" ]%s; then' % ("" if port else ' && [ -n "$orch_port" ]'),
+                "    " + _target_line(job_name, address),
                 "else",
                 "    orch_log %s" % word("no endpoint for %s yet: not scraped" % target["service_id"]),
                 "fi",
             )
         )
     return tuple(lines)
+
+
+def _target_rules(target):
+    problems = [] if ("service_id" in target) != ("host" in target) else [("service_id", "give exactly one of service_id and host")]
+    if "host" in target and "port" not in target:
+        problems.append(("port", "is required with host (with service_id it defaults to the service's own port)"))
+    return problems
 
 
 def setup(job):
@@ -80,13 +90,12 @@ KIND = service_kind(
         "monitoring_targets": schema.ListOf(
             schema.Mapping(
                 {
-                    "service_id": schema.Text(pattern=r"[A-Za-z0-9_.-]+", hint="a service id (name_id)"),
+                    "service_id": schema.Text(pattern=r"[A-Za-z0-9_][A-Za-z0-9_.-]*", hint="a service id (name_id)"),
                     "host": schema.Text(pattern=r"[A-Za-z0-9][A-Za-z0-9.-]*", hint="a host name"),
                     "job_name": schema.Text(pattern=NAME, hint="a job name (letters, digits, _ . : -)"),
                     "port": schema.Integer(1, 65535),
                 },
-                required=("job_name", "port"),
-                check=lambda t: [] if ("service_id" in t) != ("host" in t) else [("service_id", "give exactly one of service_id and host")],
+                check=_target_rules,
             )
         ),
         "retention_time": schema.Text(pattern=DURATION, hint="a Prometheus duration (e.g. 15d, 12h)"),

@@ -8,6 +8,9 @@ from orch.sections import banner, service_port
 __all__ = ("KIND", "config_text", "redis_string")
 
 PORT = 6379
+# the older tool wrote the config it generated to this path in its container and ran redis-server on it,
+# whatever else its recipes' args said: as args, it means "the generated config", which orch writes itself
+SEED_CONFIG_ARGS = ("/redis/config/redis.conf",)
 
 
 def redis_string(value):
@@ -49,6 +52,8 @@ def setup(job):
 
 def command(job):
     port = service_port(job, PORT)
+    if job.args == SEED_CONFIG_ARGS:
+        job = job.set(args=None)
     return command_or(
         job,
         "redis-server",

@@ -1,14 +1,17 @@
 """A client's job: find its target (endpoint file or URL), wait until it answers, run the load for this sweep point."""
 from toolz import curry
 
-from orch.quoting import Raw, assignment, shell_line, word
+import posixpath
+
+from orch.quoting import VARIABLE, Raw, assignment, literal, shell_line, word
 from orch.runtimes import runtime_of
 from orch.sections.lines import background, banner
 from orch.sections.monitoring import progress
 from orch.sections.probes import http_probe, tcp_probe
 from orch.sweep import combinations
 
-__all__ = ("wait_for_target", "endpoint_reads", "await_endpoint", "target_probe", "parameter_exports", "sweep_cases", "benchmark")
+__all__ = ("wait_for_target", "endpoint_reads", "await_endpoint", "target_probe", "parameter_exports", "sweep_cases", "benchmark",
+           "result_copies")
 
 
 def target_probe(job):
@@ -129,6 +132,40 @@ def sweep_cases(arguments, job):
     return tuple(lines)
 
 
+COPY = ('orch_copy=%s; if [ ! -s "$ORCH_RESULT" ]; then orch_log "no results document to copy to $orch_copy"; '
+        'elif mkdir -p -- "$(dirname -- "$orch_copy")" && cp -- "$ORCH_RESULT" "$orch_copy"; '
+        'then orch_log "results copied to $orch_copy"; else orch_log "could not copy the results to $orch_copy"; fi')
+
+
+def result_copies(job):
+    """Lines that copy this task's results document where the recipe asks for it, once the load has ended.
+
+    The files (``output_file``, ``output.file``) get the task's number before their extension in a
+    sweep, so that points do not overwrite each other; the directory (``output.shared_dir``) gets the
+    document under its own name, which is the task's. A path that names a variable not set on the
+    node (``$SCRATCH`` elsewhere than MeluXina) is left alone, saying so: it would otherwise land at ``/``.
+    A copy that fails is logged; the job's status stays the load's (the document is in results/ still).
+    """
+    task = '-"${SLURM_ARRAY_TASK_ID:-0}"'
+    sweep = len(combinations(job)) > 1
+    destinations = []
+    for path in job.result_files:
+        stem, extension = posixpath.splitext(path) if sweep else (path, "")
+        destinations.append((path, word(stem) + (task + (word(extension) if extension else "") if sweep else "")))
+    if job.result_dir:
+        destinations.append((job.result_dir, word(job.result_dir) + '/"${ORCH_RESULT##*/}"'))
+    lines = list(banner("copies of the results document")) if destinations else []
+    for given, destination in destinations:
+        names = [braced or bare for braced, bare in VARIABLE.findall(given)]
+        copy = COPY % destination
+        if names:
+            unset = " || ".join('[ -z "${%s-}" ]' % name for name in names)
+            said = literal("not copied to %s: %s not set here" % (given, " or ".join(names)))
+            copy = "if %s; then orch_log %s; else %s; fi" % (unset, said, copy)
+        lines.append(copy)
+    return tuple(lines)
+
+
 @curry
 def driver_check(module, job):
     """Lines that make sure the load generator's Python can run ``module`` on this node, and fail at once, saying why, if not.
@@ -184,6 +221,7 @@ def benchmark(program, arguments, job, output=("--output",), driver=False, tool_
     lines.extend(progress(job, "running"))
     lines.extend(background(words, "ORCH_CLIENT_PID"))
     lines.extend(('wait "$ORCH_CLIENT_PID"', "orch_status=$?") + progress(job, "finished", '"$orch_status"'))
+    lines.extend(result_copies(job))
     lines.extend(
         (
             "trap - TERM INT",
