@@ -325,3 +325,56 @@ def test_a_service_that_fails_first_gets_its_placed_client_cancelled_not_held(en
     assert live(run_ids(env, run_id)) == []
     client = next(m for m in json.loads(orch(env, "status", "--json", run_id).stdout) if m["role"] == "client")
     assert client["state"] == "cancelled", client
+
+
+@pytest.mark.slurm
+def test_a_normal_user_s_placement_job_updates_and_releases_that_user_s_held_job(slurm_cluster):  # noqa: F811
+    """What placement relies on, as a user who is not root (orchtest, made here when missing): their own held job's
+    ReqNodeList set by their own placement job with scontrol update, and released."""
+    import pwd
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become an unprivileged user")
+    try:
+        user = pwd.getpwnam("orchtest")
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                        "orchtest"], check=True, timeout=60)
+        user = pwd.getpwnam("orchtest")
+    work = tempfile.mkdtemp(prefix="orch-place-", dir="/tmp")
+    submitted = []
+    try:
+        os.makedirs(work + "/logs")  # the placement job's --output directory: orch run makes it
+        for path in (work, work + "/logs"):
+            os.chown(path, user.pw_uid, user.pw_gid)
+
+        def as_user(*words, stdin=None):
+            done = subprocess.run(words, user=user.pw_uid, group=user.pw_gid, extra_groups=[], cwd=work, input=stdin,
+                                  capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"], "HOME": work})
+            assert done.returncode == 0, done.stderr
+            if words[0] == "sbatch":
+                submitted.append(done.stdout.strip())
+            return done.stdout.strip()
+
+        service = as_user("sbatch", "--parsable", "--output=/dev/null", "--time=2", "--wrap", "sleep 60")
+        member = as_user("sbatch", "--parsable", "--hold", "--output=/dev/null", "--time=2", "--wrap", "true")
+        from orch.sections.placer import placer_script
+
+        script = placer_script("placed", "u1", work, ("member", member, work + "/member"), "together_with", (("service", service),))
+        placer = as_user("sbatch", "--parsable", "--dependency=after:" + service, stdin=script)
+        deadline = time.monotonic() + 60
+        while scontrol_fields(member).get("JobState") not in ("COMPLETED", "FAILED", "CANCELLED") and time.monotonic() < deadline:
+            time.sleep(1)
+        fields = scontrol_fields(member)
+        node = scontrol_fields(service)["BatchHost"]
+        assert (fields["JobState"], fields["ReqNodeList"], fields["UserId"].split("(")[0]) == ("COMPLETED", node, "orchtest"), fields
+        with open(work + "/member/state/placement") as marker_file:
+            assert json.load(marker_file)["released"] is True
+        assert scontrol_fields(placer)["JobState"] == "COMPLETED"
+    finally:
+        # only this test's jobs: other tests run as orchtest too
+        if submitted:
+            subprocess.run(["scancel", *submitted], capture_output=True, timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
