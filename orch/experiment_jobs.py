@@ -8,8 +8,9 @@ from pyrsistent import pmap
 from orch.metrics import DEFAULT_SCRAPE_INTERVAL
 from orch.recipe import parse_job
 from orch.sections.conductor import conductor_script
+from orch.sections.placer import placer_script
 
-__all__ = ("member_adjustment", "aimed_at", "member_jobs", "experiment_scripts", "conductor_of")
+__all__ = ("member_adjustment", "aimed_at", "member_jobs", "experiment_scripts", "conductor_of", "placers_of")
 
 
 def member_adjustment(experiment, member, run_id):
@@ -73,7 +74,27 @@ def experiment_scripts(experiment, run_id, runs_root, *, site, runtime, member_i
                              [job_id(index) for index in range(len(jobs))], started)
     if conductor is not None:
         scripts["conductor"] = conductor
+    for member, _, script in placers_of(experiment, run_id, "%s/%s" % (runs_root, run_id), jobs,
+                                        [job_id(index) for index in range(len(jobs))]):
+        scripts["place-%s" % member.alias] = script
     return scripts
+
+
+def placers_of(experiment, run_id, run_dir, jobs, job_ids):
+    """``[(member, the SLURM ids of the services it is placed by, the placement job's script)]`` for every placed member.
+
+    + jobs / job_ids: the submitted ``(member, Job)`` pairs and their SLURM ids, in the same order
+    """
+    by_alias = {member.alias: job_id for (member, _), job_id in zip(jobs, job_ids) if member.role == "service"}
+    placers = []
+    for (member, job), job_id in zip(jobs, job_ids):
+        if member.placement is None:
+            continue
+        anchors = tuple((alias, by_alias[alias]) for alias in member.placement.anchors)
+        script = placer_script(experiment.name, run_id, run_dir, (member.alias, job_id, job.run_dir), member.placement.rule,
+                               anchors, own_exclude=job.resources.exclude)
+        placers.append((member, tuple(job for _, job in anchors), script))
+    return placers
 
 
 def conductor_of(experiment, run_id, run_dir, jobs, job_ids, started):

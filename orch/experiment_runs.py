@@ -24,7 +24,7 @@ def run_experiment(path, *, site="meluxina", runtime=None, remote=None, kinds=No
     Every member is checked before anything is submitted; if a submission is
     refused part-way, what was already submitted is cancelled and forgotten.
     """
-    from orch.experiment_jobs import conductor_of, member_jobs
+    from orch.experiment_jobs import conductor_of, member_jobs, placers_of
     from orch.experiments import parse_experiment
 
     text = read_recipe(path, "experiment")
@@ -42,30 +42,37 @@ def run_experiment(path, *, site="meluxina", runtime=None, remote=None, kinds=No
         remote=remote_text(remote), run_dir=run_dir, endpoints_dir=run_dir + "/endpoints", keep_services=experiment.keep_services,
     )
     registry.create(record, files=(("experiment.yaml", text),))
-    submitted = []
+    submitted, placers = [], []
     try:
         files.make_dirs(run_dir + "/logs", remote=remote, runner=runner)
         services = {}
         # member_jobs orders them: the monitoring first (it is up to watch the services start), then
         # the services, then each client aimed at its service and started after it
         for member, job in jobs:
-            extra = {"experiment": run_id, "alias": member.alias, "monitoring": member.monitoring}
+            extra = {"experiment": run_id, "alias": member.alias, "monitoring": member.monitoring,
+                     "placement": _placement_field(member.placement)}
             options = () if member.role == "service" else ("--dependency=after:%s" % services[member.target]["job_id"],)
+            # a placed member waits, held, until its placement job has put it on or off its services' nodes
+            options += ("--hold",) if member.placement else ()
             member_record = submit_job(job, member.text, member.source, site=site, runtime=runtime, remote=remote,
                                        sbatch_options=options, extra=extra, kinds=kinds, runner=runner)
             submitted.append(member_record)
             if member.role == "service":
                 services[member.alias] = member_record
+        job_ids = [m["job_id"] for m in submitted]
+        for (member, anchor_ids, script), member_record in _placed(placers_of(experiment, run_id, run_dir, jobs, job_ids),
+                                                                    jobs, submitted):
+            options = ("--dependency=after:" + ":".join(anchor_ids),) + _helper_options(jobs[0][1].site)
+            placer = scheduler.submit(script, options=options, remote=remote, runner=runner)
+            placers.append(placer)
+            registry.update(member_record["id"], lambda r, p=placer: r.set(placement=r["placement"].set("job_id", p)))
         conductor = None
-        script = conductor_of(experiment, run_id, run_dir, jobs, [m["job_id"] for m in submitted], started)
+        script = conductor_of(experiment, run_id, run_dir, jobs, job_ids, started)
         if script is not None:
             options = ("--dependency=afterany:" + ":".join(m["job_id"] for m in submitted if m["role"] == "client"),)
-            account = jobs[0][1].site.account
-            if account:
-                options += ("--account=" + account,)
-            conductor = scheduler.submit(script, options=options, remote=remote, runner=runner)
+            conductor = scheduler.submit(script, options=options + _helper_options(jobs[0][1].site), remote=remote, runner=runner)
     except BaseException:
-        live = [m["job_id"] for m in submitted]
+        live = [m["job_id"] for m in submitted] + placers
         if live:
             try:
                 scheduler.cancel(live, remote=remote, runner=runner)
@@ -76,8 +83,24 @@ def run_experiment(path, *, site="meluxina", runtime=None, remote=None, kinds=No
         registry.remove(run_id)
         raise
     members = [{"id": m["id"], "role": m["role"], "alias": m["alias"], "monitoring": m["monitoring"]} for m in submitted]
-    return registry.update(run_id, lambda r: moved(r.set(members=members, conductor_job_id=conductor), "submitted", "",
-                                                    registry.now()))
+    return registry.update(run_id, lambda r: moved(r.set(members=members, conductor_job_id=conductor, placement_job_ids=placers),
+                                                    "submitted", "", registry.now()))
+
+
+def _placement_field(placement):
+    """A member's placement as its run record keeps it (the placement job's id is added once it is submitted)."""
+    return None if placement is None else {"rule": placement.rule, "with": list(placement.anchors), "job_id": None}
+
+
+def _placed(placers, jobs, submitted):
+    """Each placement job's (member, anchor ids, script) with the placed member's run record (submitted in ``jobs``' order)."""
+    records = {id(member): record for (member, _), record in zip(jobs, submitted)}
+    return [(placer, records[id(placer[0])]) for placer in placers]
+
+
+def _helper_options(site):
+    """sbatch options of orch's own small jobs (placement, conductor): the site's account, where it has one."""
+    return ("--account=" + site.account,) if site.account else ()
 
 
 def members_of(record, records=None):
@@ -87,15 +110,16 @@ def members_of(record, records=None):
 
 
 def stop_experiment(record, *, runner=run):
-    """Cancel what is left of an experiment: its members and its conductor; return the members' records."""
+    """Cancel what is left of an experiment: its members, its placement jobs and its conductor; return the members' records."""
     from orch.errors import SchedulerError
 
     members = cancel_runs(members_of(record), runner=runner)
-    if record["conductor_job_id"]:
-        try:
-            scheduler.cancel([record["conductor_job_id"]], remote=remote_of(record), runner=runner)
-        except SchedulerError:
-            pass  # it has run already: nothing left to stop
+    for job_id in list(record["placement_job_ids"]) + [record["conductor_job_id"]]:
+        if job_id:
+            try:
+                scheduler.cancel([job_id], remote=remote_of(record), runner=runner)
+            except SchedulerError:
+                pass  # it has run already: nothing left to stop
     refresh_experiments([registry.load(record["id"])], runner=runner)
     return members
 

@@ -31,6 +31,7 @@ from pyrsistent import PClass, field, pmap
 from orch import schema
 from orch.errors import Problem, RecipeError
 from orch.metrics import DEFAULT_SCRAPE_INTERVAL
+from orch.placement import Placement, placement_of, placement_problems, placement_spec
 from orch.recipe import parse_job
 from orch.sweep import Sweep
 
@@ -51,6 +52,8 @@ class Member(PClass):
     sweep = field(initial=pmap())
     # Prometheus or Grafana started for the experiment (not a service under test)
     monitoring = field(type=bool, initial=False)
+    # kept apart from or together with services' nodes (None: wherever SLURM puts it)
+    placement = field(type=(Placement, type(None)), initial=None)
 
 
 class Experiment(PClass):
@@ -82,7 +85,7 @@ class _Inline:
 
 
 def _item(role):
-    fields = {"recipe": schema.Text(allow_empty=False), role: _Inline()}
+    fields = {"recipe": schema.Text(allow_empty=False), role: _Inline(), "placement": placement_spec()}
     if role == "service":
         fields["as"] = schema.Text(pattern=NAME, hint="a plain name")
     else:
@@ -246,7 +249,8 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
                 problems.append(Problem(filename, schema.line_of(node[key][index]), prefix, "%s is a %s recipe" % (source, job.role)))
                 continue
             alias = item.get("as") or job.name
-            members[role].append(Member(role=role, alias=alias, text=member_text, source=source, target=item.get("target")))
+            members[role].append(Member(role=role, alias=alias, text=member_text, source=source, target=item.get("target"),
+                                        placement=placement_of(item)))
             jobs[id(members[role][-1])] = job
             positions[id(members[role][-1])] = index
     aliases = [m.alias for m in members["service"]]
@@ -291,6 +295,10 @@ def parse_experiment(text, filename="<experiment>", *, site="meluxina", runtime=
 
     monitors, found = _monitoring_members(block, node, filename, parse_monitor)
     problems.extend(found)
+    placed = [(role + "s", positions[id(m)], m.alias, m.placement, jobs[id(m)])
+              for role in ("service", "client") for m in members[role] if m.placement]
+    problems.extend(placement_problems(filename, node, placed, [m.alias for m in monitors] + aliases,
+                                       [m.alias for m in members["client"]]))
     clients = [(c, jobs[id(c)]) for c in members["client"]]
     if "sweep" in block:
         swept, found = _experiment_sweep(block["sweep"], clients, filename, kinds)

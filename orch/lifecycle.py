@@ -181,7 +181,8 @@ def experiment_state(members):
         bad = [c for c in clients if c["state"] != "completed"]
         if not bad:
             return "completed", ""
-        return bad[0]["state"], "client %s %s: %s" % (bad[0].get("alias") or bad[0]["name"], bad[0]["state"], bad[0].get("reason") or "")
+        why = bad[0].get("reason")
+        return bad[0]["state"], "client %s %s%s" % (bad[0].get("alias") or bad[0]["name"], bad[0]["state"], ": " + why if why else "")
     if any(m["state"] == "running" for m in members):
         return "running", ""
     if all(m["state"] in terminal for m in members):

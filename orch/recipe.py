@@ -14,6 +14,7 @@ from orch import schema
 from orch.effects.registry import sites_dir
 from orch.errors import Problem, RecipeError
 from orch.kinds import KINDS, kind_named
+from orch.nodes import constraint_problem, expand_hostlist, hostlist_problem
 from orch.parameters import child as _child, client_parameters, parameters_spec, read_sweep, sweep_spec
 from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, Target, frozen
 from orch.sites import RUNTIME_NAMES, resolve_site
@@ -42,8 +43,23 @@ RESOURCES = schema.Mapping(
         "qos": schema.Text(pattern=PLAIN, hint="a plain QOS name"),
         "gres": schema.Text(pattern=GRES, hint="a SLURM gres request (e.g. gpu:1, gpu:a100:2)"),
         "account": schema.Text(pattern=PLAIN, hint="a plain account name (e.g. p200981)"),
-    }
+        "nodelist": schema.Text(check=hostlist_problem),
+        "exclude": schema.Text(check=hostlist_problem),
+        "constraint": schema.Text(check=constraint_problem),
+    },
+    check=lambda given: _both_listed_and_excluded(given.get("nodelist"), given.get("exclude")),
 )
+
+
+def _both_listed_and_excluded(nodelist, exclude):
+    """A node both asked for and excluded: SLURM would refuse the job; say which one here."""
+    if not nodelist or not exclude:
+        return []
+    wanted, excluded = expand_hostlist(nodelist), expand_hostlist(exclude)
+    if wanted is None or excluded is None:  # thousands of names: SLURM will say it
+        return []
+    both = [name for name in wanted if name in set(excluded)]
+    return [("exclude", "%s is in nodelist too: a job cannot both need and avoid a node" % both[0])] if both else []
 
 COMMON_FIELDS = {
     "name": schema.Text(pattern=NAME, hint="a kind name (letters, digits, _ . -)", allow_empty=False),

@@ -49,6 +49,9 @@ RESOURCE_FLAGS = (
     ("qos", "qos"),
     ("gres", "gres"),
     ("account", "account"),
+    ("nodelist", "nodelist"),
+    ("exclude", "exclude"),
+    ("constraint", "constraint"),
 )
 
 
@@ -63,6 +66,10 @@ class Resources(PClass):
     qos = field(type=OPTIONAL_STR, initial=None)
     gres = field(type=OPTIONAL_STR, initial=None)
     account = field(type=OPTIONAL_STR, initial=None)
+    # where it may run: SLURM host lists and a feature expression (orch.nodes checks them)
+    nodelist = field(type=OPTIONAL_STR, initial=None)
+    exclude = field(type=OPTIONAL_STR, initial=None)
+    constraint = field(type=OPTIONAL_STR, initial=None)
 
 
 class Container(PClass):

@@ -12,6 +12,7 @@ from pyrsistent import PRecord, field, freeze, pvector, thaw
 
 from orch.errors import NotFound
 from orch.lifecycle import reconcile
+from orch.placement import placement_reason
 
 __all__ = ("Run", "new_run", "moved", "observed", "named", "as_json", "from_json", "STATES")
 
@@ -57,9 +58,14 @@ class Run(PRecord):
     experiment = field(type=OPTIONAL_STR, initial=None)
     alias = field(type=OPTIONAL_STR, initial=None)
     monitoring = field(type=bool, initial=False)
-    # an experiment: its members ({id, role, alias, monitoring}), its conductor's job, keep_services
+    # a placed member: its placement ({rule, with: [services], job_id: the placement job}), and once the placement job
+    # has acted, what it did (its state/placement marker: released, nodes, reason)
+    placement = field(initial=None, factory=freeze)
+    placed = field(initial=None, factory=freeze)
+    # an experiment: its members ({id, role, alias, monitoring}), its conductor's job, its placement jobs, keep_services
     members = field(initial=pvector(), factory=freeze)
     conductor_job_id = field(type=OPTIONAL_STR, initial=None, factory=_job_id)
+    placement_job_ids = field(initial=pvector(), factory=lambda ids: pvector(str(i) for i in ids))
     keep_services = field(type=bool, initial=False)
 
 
@@ -81,12 +87,16 @@ def moved(run, state, reason, at):
     return run.set(state=state, reason=reason, history=run["history"].append((state, at, reason)))
 
 
-def observed(run, view, finished, ready, at):
+def observed(run, view, finished, ready, at, placed=None):
     """The run after one look at the world: the scheduler's ``view`` (a ``SlurmJob`` or None),
-    the job's ``finished`` marker and its ``ready`` marker (parsed, or None).
+    the job's ``finished`` marker and its ``ready`` marker (parsed, or None); for a placed member,
+    what its placement job did (its ``state/placement`` marker, or None when it has not acted yet).
     """
     state, reason = reconcile(run["state"], view, finished)
-    new = moved(run, state, run["reason"] if reason is None else reason, at)
+    placed = run["placed"] if placed is None else freeze(placed)
+    if run["placement"] is not None and reason is not None:
+        reason = placement_reason(run["placement"], placed, state, reason, run["placement"].get("job_id"))
+    new = moved(run.set(placed=placed), state, run["reason"] if reason is None else reason, at)
     if view is not None:
         new = new.set(node=view.node or new["node"], elapsed=view.elapsed)
     if ready is not None:

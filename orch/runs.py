@@ -161,13 +161,16 @@ def _array_view(job_id, jobs):
 
 
 def _markers(record, runner):
+    """The job's ``finished`` marker, its ``ready`` one (until seen), and a placed member's ``placement`` one (until it is final)."""
     remote = remote_of(record)
     state_dir = record["run_dir"] + "/state"
     finished = parse_marker(files.read_text(state_dir + "/finished", remote=remote, runner=runner))
-    ready = None
+    ready = placed = None
     if not record["ready"]:
         ready = parse_marker(files.read_text(state_dir + "/ready", remote=remote, runner=runner))
-    return finished, ready
+    if record["placement"] is not None and record["placed"] is None:
+        placed = parse_marker(files.read_text(state_dir + "/placement", remote=remote, runner=runner))
+    return finished, ready, placed
 
 
 def refresh(records, *, runner=run):
@@ -182,9 +185,9 @@ def refresh(records, *, runner=run):
         if view is None and record["state"] != "submitted":
             # squeue has dropped it: accounting (or the controller) may still say how it ended
             view = scheduler.accounted_job(record["job_id"], remote=remote_of(record), runner=runner)
-        finished, ready = _markers(record, runner)
+        finished, ready, placed = _markers(record, runner)
         updated[record["id"]] = registry.update(
-            record["id"], lambda current, v=view, f=finished, r=ready: observed(current, v, f, r, registry.now()))
+            record["id"], lambda current, v=view, f=finished, r=ready, p=placed: observed(current, v, f, r, registry.now(), p))
     return [updated.get(r["id"], r) for r in records]
 
 

@@ -71,13 +71,17 @@ def _show(node):
 
 
 class Text:
-    """A scalar string, optionally matching a regex or one of some choices."""
+    """A scalar string, optionally matching a regex or one of some choices.
 
-    def __init__(self, pattern=None, choices=None, hint=None, allow_empty=True):
+    + check: ``text -> None or message``, for a syntax no regex says well (a SLURM constraint)
+    """
+
+    def __init__(self, pattern=None, choices=None, hint=None, allow_empty=True, check=None):
         self.pattern = re.compile(pattern) if pattern else None
         self.choices = tuple(choices) if choices else None
         self.hint = hint
         self.allow_empty = allow_empty
+        self.check = check
 
     def read(self, node, path):
         if not node.is_scalar():
@@ -89,6 +93,9 @@ class Text:
             return None, [(_line(node), path, "%r is not one of %s" % (value, ", ".join(self.choices)))]
         if self.pattern and not self.pattern.fullmatch(value):
             return None, [(_line(node), path, "%r is not %s" % (value, self.hint or "valid"))]
+        wrong = self.check(value) if self.check else None
+        if wrong:
+            return None, [(_line(node), path, wrong)]
         return value, []
 
 
@@ -251,7 +258,8 @@ class Mapping:
             if name not in value and not any(p[1] == where or p[1].startswith((where + ".", where + "[")) for p in problems):
                 problems.append((_line(node), where, "is required"))
         if not problems and self.check:
-            problems.extend((_line(node), "%s.%s" % (path, f) if path else f, m) for f, m in self.check(value))
+            # a rule across fields is placed on the line of the field it names (the mapping's, if that is absent)
+            problems.extend((key_line(node, f), "%s.%s" % (path, f) if path else f, m) for f, m in self.check(value))
         return value, problems
 
 

@@ -41,6 +41,8 @@ plain_names = st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True)
 times = st.sampled_from(("30", "00:30:00", "1-00:00:00", "2-12", "45:00", "UNLIMITED"))
 mems = st.builds(lambda n, u: "%d%s" % (n, u), st.integers(1, 4096), st.sampled_from(("", "M", "G", "GB", "gb", "K")))
 gres = st.sampled_from(("gpu:1", "gpu:a100:2", "gpu:4", "shard:1", "mps:50"))
+host_lists = st.sampled_from(("vm", "node[1-3],gpu01", "n[01-04,7]", "rack[0-1]-node[0-3]"))
+constraints = st.sampled_from(("gpu", "gpu&nvme", "[rack1|rack2]", "[(a|b)*1&c*2]", "intel|amd", "(a&b)*2&c"))
 
 
 def yaml_scalar(value):
@@ -61,6 +63,9 @@ def resources(draw):
         "qos": plain_names,
         "gres": gres,
         "account": st.from_regex(r"p[0-9]{6}", fullmatch=True),
+        "nodelist": host_lists,
+        "exclude": st.just("spare[1-2]"),  # never one of host_lists' names: a node both wanted and excluded is refused
+        "constraint": constraints,
     }
     chosen = draw(st.lists(st.sampled_from(sorted(fields)), unique=True))
     return {name: draw(fields[name]) for name in chosen}

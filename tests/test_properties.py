@@ -34,7 +34,8 @@ def test_each_header_directive_equals_its_resource(recipe):
     for name, value in data["resources"].items():
         assert found[SBATCH_OPTION.get(name, name)] == str(value)
     expected = {SBATCH_OPTION.get(n, n) for n in data["resources"]}
-    resource_options = {"nodes", "ntasks", "ntasks-per-node", "cpus-per-task", "mem", "time", "partition", "qos", "gres", "account"}
+    resource_options = {"nodes", "ntasks", "ntasks-per-node", "cpus-per-task", "mem", "time", "partition", "qos", "gres", "account",
+                        "nodelist", "exclude", "constraint"}
     assert set(found) & resource_options == expected
 
 
@@ -166,6 +167,7 @@ def test_hostile_values_table_renders_and_runs(tmp_path):
 @given(recipes, st.sampled_from((
     ("resources", "mem", "4.5G"), ("resources", "time", "soon"), ("resources", "partition", "a b"),
     ("resources", "nodes", "0"), ("resources", "gres", "gpu=1"), ("resources", "account", "p1;x"),
+    ("resources", "nodelist", "n[2-1]"), ("resources", "exclude", "a b"), ("resources", "constraint", "[a&b]"),
 )))
 def test_invalid_value_is_reported_on_its_own_line(recipe, bad):
     from orch.errors import RecipeError

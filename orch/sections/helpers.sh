@@ -90,3 +90,69 @@ orch_progress_gauges() {
     }
 }
 ORCH_STARTED_AT=$(date +%s)
+
+#@ placer
+# A placement job (orch.sections.placer): once the services it names run, it keeps one held member of
+# the experiment off their nodes (apart_from) or on the first one's (together_with), and releases it;
+# when a service ended first, or SLURM says no, it cancels the member: nothing stays held.
+orch_placement_log() { printf '%s orch placement of %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$orch_member_name" "$*" >&2; }
+# orch_placed RELEASED NODES REASON: what was done, in the member's state/placement, for orch status
+orch_placed() {
+    local reason="${3//\\/\\\\}"
+    reason="${reason//\"/\\\"}"
+    mkdir -p "${orch_marker%/*}"
+    orch_write "$orch_marker" printf '{"released": %s, "rule": "%s", "with": "%s", "nodes": "%s", "reason": "%s", "placement_job": "%s"}\n' \
+        "$1" "$orch_rule" "${orch_anchor_names[*]}" "$2" "${reason//$'\n'/ }" "${SLURM_JOB_ID:-}"
+}
+orch_give_up() {
+    trap - TERM INT
+    orch_placement_log "not placed: $1; cancelling job $orch_member"
+    orch_placed false "" "not placed: $1"
+    scancel "$orch_member" 2>/dev/null
+    exit 1
+}
+# orch_view JOB: "STATE|NODES|BATCH HOST" of a job, as squeue says it; asked again for a minute when squeue fails
+orch_view() {
+    local view tries=0
+    until view=$(squeue --noheader --states=all --jobs="$1" --format='%T|%N|%B' 2>/dev/null) && [ -n "$view" ]; do
+        tries=$((tries + 1))
+        if [ "$tries" -ge 12 ]; then return 1; fi
+        sleep 5
+    done
+    printf '%s\n' "${view%%$'\n'*}"
+}
+orch_place() {
+    trap 'orch_give_up "its placement job was stopped before it could place it"' TERM INT
+    local i view state nodes host all_nodes="" first_host="" update out
+    view=$(orch_view "$orch_member") || orch_give_up "SLURM does not know job $orch_member"
+    IFS='|' read -r state nodes host <<< "$view"
+    if [ "$state" != PENDING ]; then
+        # stopped (orch stop, scancel) or released by hand: nothing left to place
+        orch_placement_log "job $orch_member is $state: nothing to place"
+        exit 0
+    fi
+    for i in "${!orch_anchor_jobs[@]}"; do
+        while :; do
+            view=$(orch_view "${orch_anchor_jobs[$i]}") || orch_give_up "SLURM does not know ${orch_anchor_names[$i]} (job ${orch_anchor_jobs[$i]})"
+            IFS='|' read -r state nodes host <<< "$view"
+            case "$state" in
+                RUNNING | CONFIGURING | SUSPENDED | STOPPED | SIGNALING | RESIZING) break ;;
+                # it began and was put back in the queue (a node failed): it runs again, somewhere else
+                PENDING | REQUEUED | REQUEUE_HOLD | REQUEUE_FED) sleep 5 & wait $! ;;
+                *) orch_give_up "${orch_anchor_names[$i]} (job ${orch_anchor_jobs[$i]}) ended ($state) before $orch_member_name could be placed ${orch_rule/_/ } it" ;;
+            esac
+        done
+        all_nodes+="${all_nodes:+,}$nodes"
+        if [ -z "$first_host" ]; then first_host="$host"; fi
+    done
+    if [ "$orch_rule" = apart_from ]; then
+        update="ExcNodeList=${orch_own_exclude:+$orch_own_exclude,}$all_nodes"
+    else
+        all_nodes="$first_host"
+        update="ReqNodeList=$first_host"
+    fi
+    out=$(scontrol update JobId="$orch_member" "$update" 2>&1) || orch_give_up "scontrol update $update was refused: $out"
+    out=$(scontrol release "$orch_member" 2>&1) || orch_give_up "scontrol release was refused: $out"
+    orch_placed true "$all_nodes" ""
+    orch_placement_log "job $orch_member placed ${orch_rule/_/ } ${orch_anchor_names[*]} ($update) and released"
+}
