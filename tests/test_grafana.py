@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from strictyaml.ruamel import YAML  # strictyaml's own copy of ruamel: a full YAML reader
 
-from conftest import bash_syntax, shellcheck
+from conftest import ROOT, bash_syntax, shellcheck
 from orch import parse_job, render_job
 from orch.errors import RecipeError
 from orch.kinds.grafana import shipped_dashboards
@@ -304,40 +304,9 @@ def test_prometheus_service_must_be_a_service_name():
 
 # ------------------------------------------------------------------ provisioning, run for real
 
-STAND_IN = r'''#!%(python)s
-"""grafana-server, as far as orch's script can tell: answers /api/health, records what it was given."""
-import http.server, json, os, re, sys
-from pathlib import Path
-
-provisioning = Path(os.environ["GF_PATHS_PROVISIONING"])
-provider = (provisioning / "dashboards" / "orch.yaml").read_text()
-# Grafana expands ${VAR} in provisioning files: so does the stand-in
-dashboards = Path(os.path.expandvars(re.search(r"path: (.*)", provider).group(1).strip()))
-seen = {
-    "argv": sys.argv[1:],
-    "provisioning": {str(p.relative_to(provisioning)): p.read_text() for p in sorted(provisioning.rglob("*")) if p.is_file()},
-    "dashboards": {p.name: json.loads(p.read_text()) for p in sorted(dashboards.glob("*.json"))},
-}
-Path(os.environ["GF_PATHS_DATA"], "stand-in.json").write_text(json.dumps(seen))
-
-
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        ok = self.path == "/api/health"
-        body = b'{"database": "ok"}' if ok else b"{}"
-        self.send_response(200 if ok else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-address = (os.environ["GF_SERVER_HTTP_ADDR"], int(os.environ["GF_SERVER_HTTP_PORT"]))
-http.server.HTTPServer(address, Health).serve_forever()
-'''
+# grafana-server as far as orch's script can tell (answers /api/health, records what it was given): the same
+# stand-in the charliecloud test image carries (scripts/build-images)
+STAND_IN = (ROOT / "scripts" / "images" / "grafana-server").read_text().replace("#!/usr/bin/env python3", "#!%(python)s", 1)
 
 
 def endpoint_text(name, host, port):
