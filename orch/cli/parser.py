@@ -27,7 +27,7 @@ WHERE = _group(
 )
 RENDERING = _group(
     "rendering",
-    (("--id",), {"help": "job id (default: from the recipe's content)"}),
+    (("--id",), {"help": "job id (render: a new random one each time; validate: from the recipe's content)"}),
     (("--run-dir",), {"help": "the run directory (default: orch-runs/<name>_<id>)"}),
     (("--endpoints-dir",), {"help": "where services publish endpoints (default: orch-runs/endpoints)"}),
     (("--part",), {"choices": ("monitoring",), "help": "render the recipe's monitoring: block instead"}),

@@ -52,7 +52,12 @@ def cmd_render(args):
     from orch import render_job
     from orch.effects.files import make_dirs, write_atomically
 
+    from orch.runs import new_id
+
     kinds = kinds_with_plugins(args.plugin)
+    # a new id each time (as submit gives): two renders of one recipe, each piped to sbatch, never share
+    # a run directory, its state markers or its data; --id fixes it for a reproducible script
+    args.id = args.id or new_id()
     job = _job(args, args.recipe, kinds)
     script = render_job(job, kinds)
     if not args.no_mkdir:
