@@ -6,16 +6,16 @@ raises ``RecipeError`` listing every problem as ``FILE:LINE: field: message``.
 """
 import hashlib
 import re
-from urllib.parse import urlsplit
-
 from pyrsistent import pmap
 
 from orch import schema
 from orch.errors import Problem, RecipeError
 from orch.kinds import KINDS, kind_named
-from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, Target, frozen
+from orch.kinds.health import endpoint_problem
+from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, frozen
 from orch.sites import site_named
 from orch.sweep import Sweep
+from orch.targets import recipe_target
 
 __all__ = ("load_job", "read_recipe", "parse_job", "recipe_id", "RUNTIME_NAMES", "COMMON_FIELDS")
 
@@ -168,12 +168,12 @@ def _unalias(kind, parameters, node, path):
 def _env_settings(kind, block, node, path):
     """Kind fields the seed sets through environment variables, validated like the fields themselves."""
     settings, problems = {}, []
-    env_node = _child(node, "environment")
+    env_node = schema.child(node, "environment")
     for name, _ in block.get("environment", ()):
         field_name = kind.env_fields.get(name)
         if field_name is None or field_name in block:
             continue
-        value, field_problems = kind.fields[field_name].read(_child(env_node, name), "%s.environment.%s" % (path, name))
+        value, field_problems = kind.fields[field_name].read(schema.child(env_node, name), "%s.environment.%s" % (path, name))
         problems.extend(field_problems)
         if not field_problems:
             settings[field_name] = value
@@ -188,45 +188,19 @@ def _rules(role, block, node, path):
     broken = []
     for name, _ in block.get("environment", ()):
         if RESERVED_ENV.fullmatch(name):
-            line = schema.key_line(_child(node, "environment"), name)
+            line = schema.key_line(schema.child(node, "environment"), name)
             broken.append((line, "%s.environment.%s" % (path, name), "is reserved (orch's, SLURM's and bash's own variables)"))
     if role == "client" and "args" in block and "command" not in block:
         broken.append((schema.key_line(node, "args"), path + ".args", "a client's args go with its own command: set command too"))
     return broken
 
 
-def _child(node, key):
-    for child_key, child in node.items():
-        if child_key.data == key:
-            return child
-    return None
-
-
-def _target(kind, block, path, node):
-    """The client's target: a URL (``target_endpoint``) or a service found by name."""
-    service = block.get("target_service", {})
-    name = service.get("name") or kind.target
-    target_kind = kind_named(name, KINDS) if name else None
-    check = service.get("health_check_endpoint")
-    # the recipe's path first; the kind's own as well, since the seed's recipes name
-    # paths that newer servers dropped (Chroma's v1 heartbeat)
-    paths = [check] if check and check.startswith("/") else []
-    if target_kind and target_kind.health_path and target_kind.health_path not in paths:
-        paths.append(target_kind.health_path)
-    wait = block.get("parameters", {}).get("wait_for_service", 300)
-    target = Target(name=name, port=service.get("port"), health_check_endpoint=check, kind=target_kind and target_kind.name,
-                    health_paths=tuple(paths), wait=wait)
-    url = block.get("target_endpoint")
-    if url:
-        parts = urlsplit(url)
-        default_port = 443 if parts.scheme == "https" else 80
-        try:
-            port = parts.port or default_port
-        except ValueError:
-            line = schema.line_of(_child(node, "target_endpoint"))
-            return None, [(line, path + ".target_endpoint", "%r has an invalid port" % url)]
-        target = target.set(endpoint=url, host=parts.hostname, port=port, scheme=parts.scheme)
-    return target, []
+def _endpoint_rule(kind, block, node, path):
+    """A service's ``health_check.endpoint`` against the rule every kind shares (``orch.kinds.health``)."""
+    endpoint = block.get("health_check", {}).get("endpoint")
+    ports = block.get("ports") or ()
+    why = endpoint and endpoint_problem(kind, endpoint, ports[0] if ports else kind.port)
+    return [(schema.key_line(schema.child(node, "health_check"), "endpoint"), path + ".health_check.endpoint", why)] if why else []
 
 
 def _problems(filename, items):
@@ -234,7 +208,7 @@ def _problems(filename, items):
 
 
 def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer", job_id=None, run_dir=None,
-              endpoints_dir=None, part=None, kinds=None, python=None):
+              endpoints_dir=None, part=None, kinds=None, python=None, whole=True):
     """Return the ``Job`` a recipe's text describes, or raise ``RecipeError`` with every problem.
 
     + site: a site profile name (``meluxina``, ``local``)
@@ -245,6 +219,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
     + kinds: a kinds table with custom kinds (``orch.kinds.register``)
     + python: the interpreter that runs a client's load generator on the node (the site's wins;
       default ``python3`` from the node's PATH)
+    + whole: check the file's other block too (``monitoring:``, or the rest when ``part`` selects it)
     """
     table = KINDS if kinds is None else kinds
     try:
@@ -274,7 +249,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
     if not node.is_mapping():
         raise RecipeError(problems + [Problem(filename, schema.line_of(node), wanted, "expected a mapping of fields")])
 
-    name_node = _child(node, "name")
+    name_node = schema.child(node, "name")
     kind = None
     if name_node is not None and name_node.is_scalar():
         kind = kind_named(name_node.data, table)
@@ -286,14 +261,18 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
     block, found = _block_spec(role, kind).read(node, wanted)
     problems.extend(_problems(filename, found))
     problems.extend(_problems(filename, _rules(role, block, node, wanted)))
+    if role == "service" and kind is not None:
+        problems.extend(_problems(filename, _endpoint_rule(kind, block, node, wanted)))
     if part == "monitoring" and kind is not None and kind.name != "prometheus":
         problems.append(Problem(filename, schema.line_of(name_node), "monitoring.name", "the monitoring: block is a prometheus"))
-    if part is None and "monitoring" in keys:
-        # the seed's companion block is checked with the rest, though rendered only on request
+    # the file is checked whole: the seed's companion monitoring: block with the rest, though rendered
+    # only on request, and the rest with it when it is
+    other = roles[0] if part == "monitoring" else "monitoring"
+    if whole and other in keys:
         try:
-            parse_job(text, filename, site=site, runtime=runtime, part="monitoring", kinds=kinds)
+            parse_job(text, filename, site=site, runtime=runtime, part=None if part else "monitoring", kinds=kinds, whole=False)
         except RecipeError as error:
-            problems.extend(p for p in error.problems if p.field.startswith("monitoring"))
+            problems.extend(p for p in error.problems if p.field.startswith(other))
     if kind is None or problems:
         raise RecipeError(problems)
 
@@ -302,17 +281,17 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
     problems.extend(_problems(filename, found))
     parameters, target = {}, None
     if role == "client":
-        parameters, found = _unalias(kind, block.get("parameters", {}), _child(node, "parameters"), wanted + ".parameters")
+        parameters, found = _unalias(kind, block.get("parameters", {}), schema.child(node, "parameters"), wanted + ".parameters")
         problems.extend(_problems(filename, found))
-        swept, found = _unalias(kind, block.get("sweep", {}), _child(node, "sweep"), wanted + ".sweep")
+        swept, found = _unalias(kind, block.get("sweep", {}), schema.child(node, "sweep"), wanted + ".sweep")
         problems.extend(_problems(filename, found))
         for name, values in swept.items():
             if name in parameters:
-                line = schema.key_line(_child(node, "sweep"), name)
+                line = schema.key_line(schema.child(node, "sweep"), name)
                 problems.append(Problem(filename, line, "%s.sweep.%s" % (wanted, name), "also set in parameters: give it in one place"))
             # every list in sweep: is swept, text lists (tests, workload) included
             parameters[name] = _as_sweep(values)
-        target, found = _target(kind, block, wanted, node)
+        target, found = recipe_target(kind, block, node, wanted)
         problems.extend(_problems(filename, found))
     try:
         site_profile = site_named(site)
