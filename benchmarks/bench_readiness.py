@@ -74,7 +74,7 @@ SERVICE = """service:
   resources:
     time: "00:05:00"
     mem: 1G
-  health_check: {timeout: 30, retries: 5, interval: 1}
+  health_check: {timeout: 30, retries: 30, interval: 1}
 """
 CLIENT = """client:
   name: redis_benchmark

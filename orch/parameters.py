@@ -7,7 +7,7 @@ from orch import schema
 from orch.kinds.client import COMMON_PARAMETERS
 from orch.sweep import Sweep, swept
 
-__all__ = ("parameters_spec", "sweep_spec", "read_sweep", "client_parameters", "child")
+__all__ = ("parameters_spec", "sweep_spec", "read_sweep", "client_parameters")
 
 
 def parameters_spec(kind):
@@ -84,7 +84,7 @@ def _checked(kind, parameters, node, path):
     for name, message in _mode_rule(parameters) + (kind.check(parameters) if kind.check else []):
         where, line = path + ".parameters." + name, schema.line_of(node)
         for block in ("parameters", "sweep"):
-            mapping = child(node, block)
+            mapping = schema.child(node, block)
             given = [key.data for key, _ in (mapping.items() if mapping is not None and mapping.is_mapping() else ())
                      if kind.aliases.get(key.data, key.data) == name]
             if given:
@@ -94,24 +94,17 @@ def _checked(kind, parameters, node, path):
     return broken
 
 
-def child(node, key):
-    for child_key, child in node.items():
-        if child_key.data == key:
-            return child
-    return None
-
-
 def client_parameters(kind, block, node, path):
     """``({parameter: value}, problems)``: a client block's ``parameters:`` and ``sweep:`` under orch's names, merged.
 
     Every list in ``sweep:`` is swept, text lists (tests, workload) included; a parameter may be in one of the two.
     """
-    parameters, problems = _unalias(kind, block.get("parameters", {}), child(node, "parameters"), path + ".parameters")
-    swept, found = _unalias(kind, block.get("sweep", {}), child(node, "sweep"), path + ".sweep")
+    parameters, problems = _unalias(kind, block.get("parameters", {}), schema.child(node, "parameters"), path + ".parameters")
+    swept, found = _unalias(kind, block.get("sweep", {}), schema.child(node, "sweep"), path + ".sweep")
     problems.extend(found)
     for name, values in swept.items():
         if name in parameters:
-            line = schema.key_line(child(node, "sweep"), name)
+            line = schema.key_line(schema.child(node, "sweep"), name)
             problems.append((line, "%s.sweep.%s" % (path, name), "also set in parameters: give it in one place"))
         parameters[name] = _as_sweep(values)
     problems.extend(_checked(kind, parameters, node, path))

@@ -6,19 +6,19 @@ raises ``RecipeError`` listing every problem as ``FILE:LINE: field: message``.
 """
 import hashlib
 import re
-from urllib.parse import urlsplit
-
 from pyrsistent import pmap
 
 from orch import schema
 from orch.effects.registry import sites_dir
 from orch.errors import Problem, RecipeError
 from orch.kinds import KINDS, kind_named
+from orch.kinds.health import endpoint_problem
 from orch.nodes import constraint_problem, expand_hostlist, hostlist_problem
-from orch.parameters import child as _child, client_parameters, parameters_spec, read_sweep, sweep_spec
-from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, Target, frozen
+from orch.parameters import client_parameters, parameters_spec, read_sweep, sweep_spec
+from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, frozen
 from orch.sites import RUNTIME_NAMES, resolve_site
 from orch.sweep import fixed
+from orch.targets import recipe_target
 
 # read_sweep: an experiment's sweep: is read as a client's is
 __all__ = ("load_job", "read_recipe", "parse_job", "recipe_id", "read_sweep", "RUNTIME_NAMES", "COMMON_FIELDS")
@@ -146,12 +146,12 @@ class _AnyMapping:
 def _env_settings(kind, block, node, path):
     """Kind fields the seed sets through environment variables, validated like the fields themselves."""
     settings, problems = {}, []
-    env_node = _child(node, "environment")
+    env_node = schema.child(node, "environment")
     for name, _ in block.get("environment", ()):
         field_name = kind.env_fields.get(name)
         if field_name is None or field_name in block:
             continue
-        value, field_problems = kind.fields[field_name].read(_child(env_node, name), "%s.environment.%s" % (path, name))
+        value, field_problems = kind.fields[field_name].read(schema.child(env_node, name), "%s.environment.%s" % (path, name))
         problems.extend(field_problems)
         if not field_problems:
             settings[field_name] = value
@@ -166,7 +166,7 @@ def _rules(role, block, node, path):
     broken = []
     for name, _ in block.get("environment", ()):
         if RESERVED_ENV.fullmatch(name):
-            line = schema.key_line(_child(node, "environment"), name)
+            line = schema.key_line(schema.child(node, "environment"), name)
             broken.append((line, "%s.environment.%s" % (path, name), "is reserved (orch's, SLURM's and bash's own variables)"))
     if role == "client" and "args" in block and "command" not in block:
         broken.append((schema.key_line(node, "args"), path + ".args", "a client's args go with its own command: set command too"))
@@ -180,36 +180,17 @@ def _script_rule(kind, block, node, path):
     ours = (kind.name + ".py", kind.name.replace("_benchmark", "_parametric_benchmark") + ".py")
     if not name or name in ours:
         return []
-    line = schema.line_of(_child(_child(node, "script"), "name"))
+    line = schema.line_of(schema.child(schema.child(node, "script"), "name"))
     return [(line, path + ".script.name", "%r is not the older tool's script for %s (%s), which orch's own load "
              "generator replaces: run a script of your own with command: and args:" % (name, kind.name, ", ".join(ours)))]
 
 
-def _target(kind, block, path, node):
-    """The client's target: a URL (``target_endpoint``) or a service found by name."""
-    service = block.get("target_service", {})
-    name = service.get("name") or kind.target
-    target_kind = kind_named(name, KINDS) if name else None
-    check = service.get("health_check_endpoint")
-    # the recipe's path first; the kind's own as well, since the seed's recipes name
-    # paths that newer servers dropped (Chroma's v1 heartbeat)
-    paths = [check] if check and check.startswith("/") else []
-    if target_kind and target_kind.health_path and target_kind.health_path not in paths:
-        paths.append(target_kind.health_path)
-    wait = block.get("parameters", {}).get("wait_for_service", 300)
-    target = Target(name=name, port=service.get("port"), health_check_endpoint=check, kind=target_kind and target_kind.name,
-                    health_paths=tuple(paths), wait=wait)
-    url = block.get("target_endpoint")
-    if url:
-        parts = urlsplit(url)
-        default_port = 443 if parts.scheme == "https" else 80
-        try:
-            port = parts.port or default_port
-        except ValueError:
-            line = schema.line_of(_child(node, "target_endpoint"))
-            return None, [(line, path + ".target_endpoint", "%r has an invalid port" % url)]
-        target = target.set(endpoint=url, host=parts.hostname, port=port, scheme=parts.scheme)
-    return target, []
+def _endpoint_rule(kind, block, node, path):
+    """A service's ``health_check.endpoint`` against the rule every kind shares (``orch.kinds.health``)."""
+    endpoint = block.get("health_check", {}).get("endpoint")
+    ports = block.get("ports") or ()
+    why = endpoint and endpoint_problem(kind, endpoint, ports[0] if ports else kind.port)
+    return [(schema.key_line(schema.child(node, "health_check"), "endpoint"), path + ".health_check.endpoint", why)] if why else []
 
 
 def _problems(filename, items):
@@ -217,7 +198,7 @@ def _problems(filename, items):
 
 
 def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_id=None, run_dir=None,
-              endpoints_dir=None, part=None, kinds=None, python=None):
+              endpoints_dir=None, part=None, kinds=None, python=None, whole=True):
     """Return the ``Job`` a recipe's text describes, or raise ``RecipeError`` with every problem.
 
     + site: a site profile: its name (``meluxina``, ``local``, or one in ``~/.orch/sites``), its file, or a ``Site``
@@ -228,6 +209,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
     + kinds: a kinds table with custom kinds (``orch.kinds.register``)
     + python: the interpreter that runs a client's load generator on the node (the site's wins;
       default ``python3`` from the node's PATH)
+    + whole: check the file's other block too (``monitoring:``, or the rest when ``part`` selects it)
     """
     table = KINDS if kinds is None else kinds
     try:
@@ -257,7 +239,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
     if not node.is_mapping():
         raise RecipeError(problems + [Problem(filename, schema.line_of(node), wanted, "expected a mapping of fields")])
 
-    name_node = _child(node, "name")
+    name_node = schema.child(node, "name")
     kind = None
     if name_node is not None and name_node.is_scalar():
         kind = kind_named(name_node.data, table)
@@ -269,14 +251,18 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
     block, found = _block_spec(role, kind).read(node, wanted)
     problems.extend(_problems(filename, found))
     problems.extend(_problems(filename, _rules(role, block, node, wanted)))
+    if role == "service" and kind is not None:
+        problems.extend(_problems(filename, _endpoint_rule(kind, block, node, wanted)))
     if part == "monitoring" and kind is not None and kind.name != "prometheus":
         problems.append(Problem(filename, schema.line_of(name_node), "monitoring.name", "the monitoring: block is a prometheus"))
-    if part is None and "monitoring" in keys:
-        # the seed's companion block is checked with the rest, though rendered only on request
+    # the file is checked whole: the seed's companion monitoring: block with the rest, though rendered
+    # only on request, and the rest with it when it is
+    other = roles[0] if part == "monitoring" else "monitoring"
+    if whole and other in keys:
         try:
-            parse_job(text, filename, site=site, runtime=runtime, part="monitoring", kinds=kinds)
+            parse_job(text, filename, site=site, runtime=runtime, part=None if part else "monitoring", kinds=kinds, whole=False)
         except RecipeError as error:
-            problems.extend(p for p in error.problems if p.field.startswith("monitoring"))
+            problems.extend(p for p in error.problems if p.field.startswith(other))
     if kind is None or problems:
         raise RecipeError(problems)
 
@@ -288,7 +274,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
         parameters, found = client_parameters(kind, block, node, wanted)
         problems.extend(_problems(filename, found))
         problems.extend(_problems(filename, _script_rule(kind, block, node, wanted)))
-        target, found = _target(kind, block, wanted, node)
+        target, found = recipe_target(kind, block, node, wanted)
         problems.extend(_problems(filename, found))
     site_profile = None
     try:
@@ -297,7 +283,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
         problems.extend(error.problems)
     runtime = runtime or (site_profile.runtime if site_profile else "apptainer")
     if site_profile and site_profile.pull == "never" and block.get("container", {}).get("force_rebuild"):
-        problems.append(Problem(filename, schema.key_line(_child(node, "container"), "force_rebuild"), wanted + ".container.force_rebuild",
+        problems.append(Problem(filename, schema.key_line(schema.child(node, "container"), "force_rebuild"), wanted + ".container.force_rebuild",
                                 "site %s lets no job fetch or build an image (pull: never): rebuild it with orch pull --force" % site_profile.name))
     if job_id is not None and not re.fullmatch(NAME, job_id):
         problems.append(Problem(filename, 0, "--id", "%r: use letters, digits and _ . - only" % job_id))

@@ -88,15 +88,21 @@ class HealthCheck(PClass):
 
 
 class Target(PClass):
-    """The service a client loads: by name (found through endpoint files) or by URL."""
+    """The service a client loads: by name (found through endpoint files) or by URL (``orch.targets``)."""
 
     name = field(type=OPTIONAL_STR, initial=None)
-    port = field(type=OPTIONAL_INT, initial=None)
     health_check_endpoint = field(type=OPTIONAL_STR, initial=None)
-    # a URL given instead of a name (``target_endpoint``), split at load time
+    # the recipe's target_service.port: the port it expects the service it names (stated_for) to
+    # publish; checked, never used to connect (the endpoint file or the URL says where)
+    stated_port = field(type=OPTIONAL_INT, initial=None)
+    stated_for = field(type=OPTIONAL_STR, initial=None)
+    # a URL given instead of a name (``target_endpoint``), split at load time; url is its base
+    # (scheme, host, port and path), which health paths and the load generator go under
     endpoint = field(type=OPTIONAL_STR, initial=None)
     host = field(type=OPTIONAL_STR, initial=None)
+    port = field(type=OPTIONAL_INT, initial=None)
     scheme = field(type=str, initial="http")
+    url = field(type=OPTIONAL_STR, initial=None)
     # the target's kind and the HTTP paths that tell it is up, any of them (none: a TCP connect)
     kind = field(type=OPTIONAL_STR, initial=None)
     health_paths = field(type=tuple, initial=())

@@ -15,6 +15,7 @@ from orch.errors import Problem, RecipeError
 from orch.lifecycle import TERMINAL, parse_marker
 from orch.recipe import parse_job, read_recipe
 from orch.runrecord import moved, new_run, observed
+from orch.targets import url_target
 
 __all__ = (
     "submit_recipe", "submit_text", "submit_job", "aimed", "refresh", "reached", "cancel_runs", "log_files", "read_log",
@@ -93,16 +94,11 @@ def aimed(job, target, target_endpoint, remote, options):
             raise RecipeError([Problem("--target", 0, "", "only a client recipe takes a target")])
         return job, options
     if target_endpoint is not None:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(target_endpoint)
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            port = None
-        if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
-            raise RecipeError([Problem("--target-endpoint", 0, "", "%r is not an http(s) URL with a host" % target_endpoint)])
-        return job.set(target=job.target.set(endpoint=target_endpoint, host=parts.hostname, port=port, scheme=parts.scheme)), options
+        # the URL replaces the recipe's target, and with it the port the recipe expected there
+        aimed_target, why = url_target(job.target.set(stated_port=None), target_endpoint)
+        if why:
+            raise RecipeError([Problem("--target-endpoint", 0, "", why)])
+        return job.set(target=aimed_target), options
     if target["role"] != "service":
         raise RecipeError([Problem("--target", 0, "", "%s is a %s, not a service" % (target["id"], target["role"]))])
     if (target["remote"] or None) != remote_text(remote):

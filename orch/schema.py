@@ -24,6 +24,7 @@ __all__ = (
     "read_document",
     "line_of",
     "key_line",
+    "child",
 )
 
 
@@ -63,6 +64,14 @@ def key_line(node, key):
 
 
 line_of = _line
+
+
+def child(node, key):
+    """The value node of ``key`` in the mapping ``node``, or None."""
+    for child_key, value in node.items():
+        if child_key.data == key:
+            return value
+    return None
 
 
 def _show(node):

@@ -22,7 +22,7 @@ INLINE = """experiment:
         resources:
           time: "00:05:00"
           mem: 1G
-        health_check: {timeout: 30, retries: 5, interval: 1}%(service_extra)s
+        health_check: {timeout: 30, retries: 30, interval: 1}%(service_extra)s
       as: cache
   clients:
     - client:

@@ -237,7 +237,7 @@ def wait_for_result(base, query, bound):
 
 def grafana_recipe(datasources=(), **fields):
     """A Grafana recipe's text: ``fields`` as given, ``datasources`` (a list of mappings) in block style."""
-    data = {"name": "grafana", "health_check": {"timeout": 10, "retries": 3, "interval": 1}}
+    data = {"name": "grafana", "health_check": {"timeout": 10, "retries": 10, "interval": 1}}
     data.update(fields)
     lines = [to_yaml("service", data).rstrip("\n")]
     if datasources:
@@ -395,7 +395,7 @@ def test_grafana_starts_without_datasource_when_prometheus_never_comes(grafana):
 
 
 def test_grafana_stops_waiting_when_prometheus_failed(grafana):
-    run = grafana(grafana_recipe(ports=[free_port()], health_check={"timeout": 300, "retries": 3, "interval": 1}))
+    run = grafana(grafana_recipe(ports=[free_port()], health_check={"timeout": 300, "retries": 30, "interval": 1}))
     run.endpoints.mkdir()
     (run.endpoints / "prometheus.failed").write_text("prometheus exited with status 1\n")
     began = time.monotonic()

@@ -10,7 +10,7 @@ import orch.kinds
 from conftest import ROOT
 from orch.kinds import KINDS, Kind, discovered, kinds_in
 
-HELPERS = {"common", "client", "service"}
+HELPERS = {"common", "client", "health", "service"}
 
 
 def test_every_kind_module_is_registered():

@@ -36,7 +36,7 @@ MONITORED = """experiment:
         name: redis
         ports: [%(port)d]
         resources: {time: "00:10:00", mem: 1G}
-        health_check: {timeout: %(timeout)d, retries: 3, interval: 1}%(service_extra)s
+        health_check: {timeout: %(timeout)d, retries: %(retries)d, interval: 1}%(service_extra)s
       as: cache
   clients:
     - client:
@@ -48,7 +48,7 @@ MONITORED = """experiment:
 
 
 def monitored(**values):
-    defaults = {"prometheus": 19090, "port": 16379, "timeout": 30, "service_extra": "", "client_extra": "", "requests": 200000}
+    defaults = {"prometheus": 19090, "port": 16379, "timeout": 30, "retries": 30, "service_extra": "", "client_extra": "", "requests": 200000}
     return MONITORED % dict(defaults, **values)
 
 
@@ -276,16 +276,17 @@ def test_a_monitored_experiment_runs_through_with_metrics_and_a_report(env, tmp_
 
 
 @pytest.mark.slurm
-def test_a_service_that_never_gets_ready_fails_the_run_within_its_health_timeout(env, tmp_path):  # noqa: F811
+def test_a_service_that_never_gets_ready_fails_the_run_after_its_health_checks(env, tmp_path):  # noqa: F811
     path = tmp_path / "e.yaml"
     # a redis that never answers: the port is never opened
-    path.write_text(monitored(prometheus=free_port(), port=free_port(), timeout=8,
+    path.write_text(monitored(prometheus=free_port(), port=free_port(), timeout=300, retries=8,
                               service_extra='\n        command: sleep\n        args: ["300"]'))
     started = time.monotonic()
     ran = orch(env, "run", str(path), "--site", "local", "--runtime", "host", "--wait", timeout=300)
     elapsed = time.monotonic() - started
     assert ran.returncode == 1, ran.stderr
-    # never before the 8 s health timeout; well before the client's own 120 s wait for the service
+    # never before its 8 checks a second apart (the 300 s timeout is the larger limit); well before
+    # the client's own 120 s wait for the service
     assert 8 <= elapsed < 8 + 60, "the run took %.0f s to fail" % elapsed
     run_id = ran.stdout.split()[0]
     members = json.loads(orch(env, "status", "--json", run_id).stdout)
@@ -316,7 +317,7 @@ CHROMA_SWEEP = """experiment:
         name: chroma
         ports: [%(port)d]
         resources: {time: "00:10:00", mem: 2G}
-        health_check: {timeout: 90, retries: 10, interval: 1}
+        health_check: {timeout: 90, retries: 90, interval: 1}
   clients:
     - client:
         name: chroma_benchmark

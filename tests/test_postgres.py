@@ -52,7 +52,7 @@ def service_text(port, password=PASSWORD):
     text = text.replace('  password: "change-me-bench"\n', "  password: %s\n  data_directory: %s\n"
                         % (yaml_scalar(password), yaml_scalar(DATA_DIRECTORY)))
     return text.replace("health_check:\n    timeout: 90\n    retries: 30\n    interval: 3",
-                        "health_check:\n    timeout: 60\n    retries: 30\n    interval: 1")
+                        "health_check:\n    timeout: 60\n    retries: 60\n    interval: 1")
 
 
 def client_text(clients="4", duration=5, password=PASSWORD):

@@ -174,3 +174,24 @@ def test_an_id_that_would_escape_the_run_directory_is_refused():
     with pytest.raises(RecipeError) as caught:
         parse_job(SERVICE % "  name: redis\n", "r.yaml", job_id="../x")
     assert caught.value.problems[0].field == "--id"
+
+
+def test_a_decorated_parametric_client_name_is_the_client_not_the_service():
+    job = parse_job(CLIENT % "  name: redis_parametric_benchmark_hd\n")
+    assert (job.kind, job.name) == ("redis_benchmark", "redis_parametric_benchmark_hd")
+    with pytest.raises(RecipeError, match="unknown service kind 'redis_parametric_benchmark_hd'"):
+        parse_job(SERVICE % "  name: redis_parametric_benchmark_hd\n")
+
+
+def test_rendering_the_monitoring_block_checks_the_whole_file():
+    text = "service:\n  name: redis\n  persistence: sometimes\nmonitoring:\n  name: prometheus\n"
+    for part in (None, "monitoring"):
+        with pytest.raises(RecipeError) as caught:
+            parse_job(text, "r.yaml", part=part)
+        assert [(p.line, p.field) for p in caught.value.problems] == [(3, "service.persistence")], part
+    broken_monitoring = "service:\n  name: redis\nmonitoring:\n  name: prometheus\n  retention_time: soon\n"
+    for part in (None, "monitoring"):
+        with pytest.raises(RecipeError) as caught:
+            parse_job(broken_monitoring, "r.yaml", part=part)
+        assert [(p.line, p.field) for p in caught.value.problems] == [(5, "monitoring.retention_time")], part
+    assert parse_job("service:\n  name: redis\nmonitoring:\n  name: prometheus\n", part="monitoring").kind == "prometheus"

@@ -180,3 +180,46 @@ def test_a_recipes_own_command_reads_each_sweep_point_from_the_environment():
                                   "  sweep:\n    clients: [1, 10]\n"))
     assert "    1) export ORCH_PARAM_CLIENTS=10 ;;" in script and "orch_args" not in script
     assert './mine.sh --n "${ORCH_PARAM_CLIENTS-}" &' in script
+
+
+def section(script, title):
+    """The lines of one section of a script: from its banner to the next."""
+    lines = script.split("\n# --- %s\n" % title, 1)[1].split("\n# --- ", 1)[0]
+    return lines.rsplit("\n", 1)[0] if lines.endswith("\n") else lines
+
+
+SETUP_SEES = """service:
+  name: %s
+%s  environment:
+    FOO: bar
+  setup_script: |
+    env > "$ORCH_RUN_DIR/seen.env"
+"""
+
+
+@pytest.mark.parametrize("kind, fields, expected", [
+    ("redis", "  password: 's3cret$x'\n", {"REDISCLI_AUTH": "s3cret$x"}),
+    ("ollama", "", {"OLLAMA_HOST": "127.0.0.1:11434"}),
+    ("grafana", "", {"GF_SERVER_HTTP_ADDR": "127.0.0.1", "GF_SERVER_HTTP_PORT": "3000"}),
+], ids=["redis", "ollama", "grafana"])
+def test_setup_script_sees_the_kinds_defaults_and_the_recipes_environment_under_both_runtimes(tmp_path, kind, fields, expected):
+    import subprocess
+
+    seen = {}
+    for runtime in ("apptainer", "host"):
+        script = render_job(parse_job(SETUP_SEES % (kind, fields), site="local", runtime=runtime))
+        run_dir = tmp_path / runtime
+        (run_dir / "state").mkdir(parents=True)
+        # what the preamble gives these two sections, then the sections as rendered
+        text = "\n".join((
+            'orch_fail() { echo "FAILED: $1" >&2; exit 1; }',
+            "export ORCH_RUN_DIR=%s ORCH_BIND=127.0.0.1" % run_dir,
+            section(script, "environment"),
+            section(script, "setup_script (from the recipe, verbatim)"),
+        ))
+        done = subprocess.run(["bash", "-c", text], capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+        assert done.returncode == 0, done.stderr
+        lines = (run_dir / "seen.env").read_text().splitlines()
+        seen[runtime] = {name: value for name, _, value in (line.partition("=") for line in lines)
+                         if name in set(expected) | {"FOO"}}
+    assert seen["apptainer"] == seen["host"] == dict(expected, FOO="bar")

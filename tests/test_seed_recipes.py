@@ -177,6 +177,8 @@ def test_the_seeds_native_client_runs_the_tests_it_names_with_its_settings(redis
     copy = tmp_path / "copies" / "redis.json"
     text = (SEED / "seed_redis_native.yaml").read_text().replace("num_operations: 20000", "num_operations: 3000")
     text = text.replace("/tmp/redis_native_results.json", str(copy))
+    # the seed names the port its service listens on; this test's redis listens on a free one
+    text = text.replace("port: 6379", "port: %d" % port)
     done, _, run_dir = client_job(tmp_path, text, run.endpoints)
     assert done.returncode == 0, done.stderr
     (result,) = (run_dir / "results").glob("*.json")
@@ -204,8 +206,10 @@ def test_wait_for_service_bounds_the_wait_for_an_endpoint_that_never_comes(tmp_p
 def test_wait_for_service_bounds_the_wait_for_a_target_that_does_not_answer(tmp_path):
     endpoints = tmp_path / "endpoints"
     endpoints.mkdir()
-    (endpoints / "redis.json").write_text(json.dumps({"name": "redis", "host": "127.0.0.1", "port": free_port()}))
+    port = free_port()
+    (endpoints / "redis.json").write_text(json.dumps({"name": "redis", "host": "127.0.0.1", "port": port}))
     text = (SEED / "seed_redis_native.yaml").read_text().replace("wait_for_service: 45", "wait_for_service: 4")
+    text = text.replace("port: 6379", "port: %d" % port)  # the port the (silent) service publishes
     done, took, run_dir = client_job(tmp_path, text, endpoints)
     assert done.returncode == 1
     assert 4 <= took < 60, "took %.1f s" % took

@@ -68,7 +68,7 @@ def assert_nothing_left(run_dir, seconds=20):
     assert processes_of(run_dir) == []
 
 
-def service_yaml(name, port, extra="", time_limit="00:10:00", health="{timeout: 60, retries: 10, interval: 1}"):
+def service_yaml(name, port, extra="", time_limit="00:10:00", health="{timeout: 60, retries: 60, interval: 1}"):
     return (
         "service:\n  name: %s\n  ports: [%d]\n  resources:\n    time: \"%s\"\n    mem: 1G\n"
         "  health_check: %s\n%s" % (name, port, time_limit, health, extra)
@@ -121,7 +121,7 @@ SERVICES = [
 @pytest.mark.parametrize("kind,extra,check", SERVICES, ids=[s[0] for s in SERVICES])
 def test_service_starts_answers_and_cancels_cleanly(kind, extra, check, env, tmp_path):
     port = free_port()
-    path = recipe(tmp_path, service_yaml(kind, port, extra, health="{timeout: 120, retries: 60, interval: 1}"))
+    path = recipe(tmp_path, service_yaml(kind, port, extra, health="{timeout: 120, retries: 120, interval: 1}"))
     job_id, run_id = submit(env, path)
 
     waited = orch(env, "wait", run_id, "--state", "ready", "--timeout", "150")

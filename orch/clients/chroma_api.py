@@ -10,7 +10,7 @@ import base64
 
 import numpy as np
 
-__all__ = ("TENANT", "DATABASE", "api_base", "collections_url", "is_heartbeat", "encode_embeddings",
+__all__ = ("TENANT", "DATABASE", "server_url", "api_base", "collections_url", "is_heartbeat", "encode_embeddings",
            "create_body", "collection_hnsw", "add_body", "query_body", "returned_rows")
 
 TENANT = "default_tenant"
@@ -18,13 +18,25 @@ DATABASE = "default_database"
 HNSW_OPTIONS = ("ef_search", "ef_construction", "max_neighbors")
 
 
-def api_base(host, port):
-    """The v2 API's base URL (an IPv6 address in brackets).
+def server_url(host, port, url=None):
+    """Chroma's base URL: ``url`` when given (scheme and path prefix kept), else host and port
+    (an IPv6 address in brackets).
 
-    >>> api_base("127.0.0.1", 8000), api_base("::1", 8000)
-    ('http://127.0.0.1:8000/api/v2', 'http://[::1]:8000/api/v2')
+    >>> server_url("127.0.0.1", 8000), server_url("::1", 8000), server_url("h", 443, "https://h/chroma/")
+    ('http://127.0.0.1:8000', 'http://[::1]:8000', 'https://h/chroma')
     """
-    return "http://%s:%d/api/v2" % (host if ":" not in host else "[%s]" % host, port)
+    if url:
+        return url.rstrip("/")
+    return "http://%s:%d" % (host if ":" not in host else "[%s]" % host, port)
+
+
+def api_base(host, port, url=None):
+    """The v2 API's base URL (``server_url`` + ``/api/v2``).
+
+    >>> api_base("127.0.0.1", 8000)
+    'http://127.0.0.1:8000/api/v2'
+    """
+    return server_url(host, port, url) + "/api/v2"
 
 
 def collections_url(base):

@@ -46,7 +46,7 @@ import uuid
 
 from orch.clients import chroma_results
 from orch.clients.chroma_api import (add_body, api_base, collection_hnsw, collections_url, create_body,
-                                     is_heartbeat, query_body, returned_rows)
+                                     is_heartbeat, query_body, returned_rows, server_url)
 from orch.clients.chroma_vectors import distances, ground_truth, make_vectors, recall_at_k
 from orch.clients.node import started_now, this_job, write_document
 from orch.results import new_document, now_iso
@@ -252,7 +252,7 @@ async def run_async(args, document):
         loop.add_signal_handler(signum, on_signal, signum)
 
     data, queries = make_vectors(args.seed, args.num_documents, args.num_queries, args.dimension, args.distance)
-    base = api_base(args.host, args.port)
+    base = api_base(args.host, args.port, args.url)
     connector = aiohttp.TCPConnector(limit=max(1, args.concurrency))
     timeout = aiohttp.ClientTimeout(total=args.request_timeout)
     failure = None
@@ -290,6 +290,7 @@ def parse(argv):
     parser = argparse.ArgumentParser(prog="python -m orch.clients.chroma_benchmark", description=__doc__.split("\n")[0])
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--url", default=None, help="Chroma's base URL (scheme, host, port and path); default http://HOST:PORT")
     parser.add_argument("--duration", type=float, default=60.0, help="bound on the whole run, seconds")
     parser.add_argument("--output", required=True)
     parser.add_argument("--num-documents", type=int, default=10000)
@@ -323,7 +324,7 @@ def main(argv=None):
     parameters = {k: getattr(args, k) for k in (
         "num_documents", "dimension", "batch_size", "num_queries", "top_k", "distance", "concurrency",
         "ef_search", "ef_construction", "max_neighbors", "collection", "collection_prefix", "seed", "duration")}
-    target = {"kind": "chroma", "url": "http://%s:%d" % (args.host, args.port), "host": args.host, "port": args.port}
+    target = {"kind": "chroma", "url": server_url(args.host, args.port, args.url), "host": args.host, "port": args.port}
     document = new_document(CLIENT, parameters, target, job=this_job(), started_at=started_now(),
                             command=["python3", "-m", "orch.clients.chroma_benchmark"] + argv)
     def early(signum, frame):  # until the event loop installs its own handlers

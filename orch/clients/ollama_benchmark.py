@@ -84,6 +84,8 @@ def parse_args(argv, default_api="generate"):
     p.add_argument("--timeout", type=float, default=300.0, help="per-request timeout, seconds")
     p.add_argument("--grace", type=float, default=30.0, help="seconds in-flight requests get after --duration")
     p.add_argument("--scheme", choices=("http", "https"), default="http")
+    p.add_argument("--url", default=None,
+                   help="the server's base URL (scheme, host, port and path); default SCHEME://HOST:PORT")
     args = p.parse_args(argv)
     for name in ("num_requests", "prompt_length", "max_tokens"):
         if getattr(args, name) < 1:
@@ -305,8 +307,13 @@ async def discover_model(args, base):
     return first_model(data, args.api)
 
 
+def base_url(args):
+    """The URL the API paths go under: ``--url`` (a proxy's path prefix kept), else scheme, host and port."""
+    return args.url.rstrip("/") if args.url else "%s://%s:%d" % (args.scheme, args.host, args.port)
+
+
 async def run(args):
-    base = "%s://%s:%d" % (args.scheme, args.host, args.port)
+    base = base_url(args)
     url = base + api_path(args.api)
     loop = asyncio.get_running_loop()
     model = args.model or await discover_model(args, base) or "default"

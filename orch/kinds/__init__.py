@@ -7,6 +7,7 @@ kind is a new module, named nowhere else); ``kind_named`` also finds a
 seed-style variant name (``chroma_benchmark_hd``, ``redis_parametric_benchmark``).
 """
 import pkgutil
+import re
 from importlib import import_module
 
 from pyrsistent import PClass, field, pmap
@@ -29,6 +30,9 @@ class Kind(PClass):
     docker_source = field(type=(str, type(None)), initial=None)
     # HTTP path that answers once the service is up (None: probe with a TCP connect)
     health_path = field(type=(str, type(None)), initial=None)
+    # services checked with their own client: the URL schemes that name them (redis://), which
+    # their health_check.endpoint may use (orch.kinds.health)
+    endpoint_schemes = field(type=tuple, initial=())
     # clients: the service kind they load
     target = field(type=(str, type(None)), initial=None)
     # clients: ``parameters -> [(parameter, message)]``, rules across parameters, given every parameter
@@ -91,23 +95,29 @@ def register(kind, kinds=None):
     return table
 
 
+# the seed's sweep clients: <svc>_parametric_benchmark, or <svc>_parametric_benchmark_<suffix>
+PARAMETRIC = re.compile(r"(.+?)_parametric_benchmark(?:_.*)?")
+
+
 def kind_named(name, kinds=None):
     """The kind a recipe ``name`` selects, or None.
 
-    Exact names first; then the seed's variants: ``<svc>_parametric_benchmark``
-    and ``<kind>_<suffix>`` (``chroma_benchmark_hd``).
+    Exact names first; then the seed's variants: ``<svc>_parametric_benchmark``, with
+    a suffix of its own too (``redis_parametric_benchmark_hd``: the client, never the
+    ``redis`` service), and ``<kind>_<suffix>`` (``chroma_benchmark_hd``).
 
     >>> kind_named("chroma_benchmark_hd").name
     'chroma_benchmark'
-    >>> kind_named("redis_parametric_benchmark").name
-    'redis_benchmark'
+    >>> kind_named("redis_parametric_benchmark").name, kind_named("redis_parametric_benchmark_hd").name
+    ('redis_benchmark', 'redis_benchmark')
     >>> kind_named("nosuchkind") is None
     True
     """
     table = KINDS if kinds is None else kinds
     if name in table:
         return table[name]
-    if name.endswith("_parametric_benchmark"):
-        return table.get(name[: -len("_parametric_benchmark")] + "_benchmark")
+    parametric = PARAMETRIC.fullmatch(name)
+    if parametric:
+        return table.get(parametric.group(1) + "_benchmark")
     prefixes = [k for k in table if name.startswith(k + "_")]
     return table[max(prefixes, key=len)] if prefixes else None

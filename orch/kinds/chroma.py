@@ -1,6 +1,7 @@
 """Chroma: ``chroma run`` with its data in the run directory (or the recipe's persist_directory)."""
 from orch import schema
-from orch.kinds.common import command_or, local_url, probe_http, setting
+from orch.kinds.common import command_or, probe_http, setting
+from orch.kinds.health import endpoint_path, health_url
 from orch.kinds.service import service_kind
 from orch.quoting import Raw, word
 from orch.sections import banner, service_port
@@ -10,6 +11,7 @@ __all__ = ("KIND",)
 PORT = 8000
 SOURCE = "docker://chromadb/chroma:latest"
 HEARTBEAT = "/api/v2/heartbeat"
+V1_HEARTBEAT = "/api/v1/heartbeat"
 
 
 def data_dir(job):
@@ -27,34 +29,15 @@ def command(job):
     )
 
 
-def recipe_path(job):
-    """The path of the recipe's ``health_check.endpoint`` (a URL or a path), or None.
-
-    >>> from types import SimpleNamespace as N
-    >>> recipe_path(N(health=N(endpoint="http://localhost:8000/api/v1/heartbeat")))
-    '/api/v1/heartbeat'
-    >>> recipe_path(N(health=N(endpoint=None))) is None
-    True
-    """
-    endpoint = job.health.endpoint
-    if not endpoint:
-        return None
-    if "://" in endpoint:
-        rest = endpoint.split("://", 1)[1]
-        return "/" + rest.split("/", 1)[1] if "/" in rest else None
-    return endpoint if endpoint.startswith("/") else None
-
-
 def probe(job):
-    # The seed's recipes name the v1 heartbeat, which Chroma 1.x no longer serves: try the v2 one
-    # and the recipe's path. Both on this service's own address: a host:port written in the recipe
-    # (http://localhost:8000/..., copied along when only `ports` changed) could be another Chroma's.
+    # health_check.endpoint as for every kind (orch.kinds.health). The seed's recipes name the v1
+    # heartbeat, which Chroma 1.x no longer serves: the v2 one at the same place is asked first.
     port = service_port(job, PORT)
-    urls = [local_url(port, HEARTBEAT)]
-    path = recipe_path(job)
-    if path and path != HEARTBEAT:
-        urls.append(local_url(port, path))
-    return probe_http(*urls)
+    endpoint = job.health.endpoint
+    if endpoint and endpoint_path(endpoint) == V1_HEARTBEAT and endpoint.endswith(V1_HEARTBEAT):
+        v2 = job.set(health=job.health.set(endpoint=endpoint[: -len(V1_HEARTBEAT)] + HEARTBEAT))
+        return probe_http(health_url(v2, port, HEARTBEAT), health_url(job, port, HEARTBEAT))
+    return probe_http(health_url(job, port, HEARTBEAT))
 
 
 KIND = service_kind(

@@ -30,6 +30,7 @@ KIND = client_kind(
         "metric": "distance",
         "space": "distance",
     },
+    base_url=True,
     flags={
         "num_documents": "--num-documents",
         "dimension": "--dimension",

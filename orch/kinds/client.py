@@ -49,7 +49,7 @@ def flag_words(flags, values):
 
 
 def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source=None, env=None, program=None,
-                check=None):
+                check=None, base_url=False):
     """A client kind whose load generator is orch's ``orch.clients.<name>``, or a native tool run as it is.
 
     + docker_source: the image of the native tool the load generator drives (redis-benchmark,
@@ -58,6 +58,8 @@ def client_kind(name, target, summary, parameters, flags, aliases=(), docker_sou
     + program: ``job -> words`` of a native tool (in the client's image, through the runtime) that needs
       no wrapper of orch's: its flags follow, and no ``--output`` is added (``ORCH_RESULT`` is in its environment)
     + check: ``parameters -> [(parameter, message)]``, rules across parameters (``Kind.check``)
+    + base_url: the load generator speaks HTTP and takes the target's base URL, ``--url "$TARGET_URL"``
+      (an https ``target_endpoint`` with a path reaches it whole, not as host and port alone)
 
     orch's load generator runs on the node, with the Python the job was submitted from
     (``Job.driver_python``), outside the image; only its native tool runs inside.
@@ -70,7 +72,7 @@ def client_kind(name, target, summary, parameters, flags, aliases=(), docker_sou
             Raw('"$ORCH_PYTHON"'), "-m", "orch.clients." + name,
             "--host", Raw('"$TARGET_HOST"'), "--port", Raw('"$TARGET_PORT"'),
             "--duration", str(job.duration or 60),
-        )
+        ) + (("--url", Raw('"$TARGET_URL"')) if base_url else ())
 
     return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, driver, ("--output",),
                  "orch.clients." + name, check)

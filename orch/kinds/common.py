@@ -1,7 +1,7 @@
 """Small helpers the kinds share."""
 from orch.quoting import Raw, shell_line
 
-__all__ = ("setting", "command_or", "health_url", "local_url", "probe_http")
+__all__ = ("setting", "command_or", "local_url", "probe_http")
 
 
 def setting(job, name, default=None):
@@ -29,16 +29,8 @@ def local_url(port, path):
     return Raw('"http://$ORCH_LOCAL:%d"' % port + shell_line(path))
 
 
-def health_url(job, port, path):
-    """The recipe's ``health_check.endpoint`` when it is a URL, else ``path`` on this node."""
-    endpoint = job.health.endpoint
-    if endpoint and endpoint.startswith(("http://", "https://")):
-        return endpoint
-    return local_url(port, path)
-
-
 def probe_http(*urls):
-    """Words that succeed when any of ``urls`` answers 2xx within 5 s."""
+    """A probe that passes when any of ``urls`` answers 2xx, each within 5 s (``orch.sections.http_probe``)."""
     from orch.sections import http_probe
 
     return http_probe(*urls)

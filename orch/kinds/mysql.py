@@ -202,6 +202,7 @@ KIND = service_kind(
     docker_source=SOURCE,
     command=command,
     probe=probe,
+    endpoint_schemes=("mysql",),
     setup=(setup,),
     ready=(bootstrap,),
 )

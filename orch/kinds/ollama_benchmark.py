@@ -34,6 +34,7 @@ KIND = client_kind(
         "rate": "request_rate",
         "warmup_requests": "warmup",
     },
+    base_url=True,
     flags={
         "model": "--model",
         "num_requests": "--num-requests",

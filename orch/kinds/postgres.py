@@ -278,6 +278,7 @@ KIND = service_kind(
     docker_source=SOURCE,
     command=command,
     probe=probe,
+    endpoint_schemes=("postgres", "postgresql"),
     setup=(programs, setup),
     ready=(bootstrap,),
 )

@@ -94,6 +94,7 @@ KIND = service_kind(
     docker_source="docker://redis:7-alpine",
     command=command,
     probe=probe,
+    endpoint_schemes=("redis",),
     setup=(setup,),
     env=environment,
 )

@@ -1,13 +1,14 @@
 """A service kind from its values, each given once: port, image, command, probe or health path."""
 from orch.kinds import Kind
-from orch.kinds.common import health_url, probe_http
+from orch.kinds.common import probe_http
+from orch.kinds.health import health_url
 from orch.sections import service_port, service_sections
 
 __all__ = ("service_kind", "http_health_probe")
 
 
 def http_health_probe(port, path):
-    """``job -> words``: the recipe's ``health_check.endpoint`` URL, else ``path`` on this node, answering 2xx."""
+    """``job -> words``: the recipe's ``health_check.endpoint`` (``orch.kinds.health``), else ``path`` on this node, answering 2xx."""
 
     def probe(job):
         return probe_http(health_url(job, service_port(job, port), path))
@@ -16,12 +17,13 @@ def http_health_probe(port, path):
 
 
 def service_kind(name, summary, *, port, docker_source, command, probe=None, health_path=None, fields=None,
-                 env_fields=None, setup=(), ready=(), env=None):
+                 env_fields=None, setup=(), ready=(), env=None, endpoint_schemes=()):
     """The ``Kind`` of a service and its standard sections (``orch.sections.service_sections``).
 
     + port: the port it listens on unless the recipe's ``ports`` says otherwise
     + probe: ``job -> words`` that succeed once it is ready; default: ``health_path`` over HTTP
     + setup / ready / env: as ``service_sections`` takes them
+    + endpoint_schemes: for a kind checked with its own client, the URL schemes that name it (``redis``)
     """
     if probe is None:
         if health_path is None:
@@ -36,6 +38,7 @@ def service_kind(name, summary, *, port, docker_source, command, probe=None, hea
         port=port,
         docker_source=docker_source,
         health_path=health_path,
+        endpoint_schemes=tuple(endpoint_schemes),
         sections=service_sections(
             command=command,
             probe=probe,

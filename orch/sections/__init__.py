@@ -10,7 +10,7 @@ One module per part of a script:
 - ``header``: ``#!/bin/bash`` and the ``#SBATCH`` directives
 - ``preamble``: the run's variables, orch's helpers (``helpers.sh``), the teardown trap
 - ``prepare``: modules, environment, container image, the recipe's setup_script
-- ``service``: start, readiness, endpoint, wait; ``probes``: the readiness checks
+- ``service``: start, readiness, endpoint, wait; ``probes``: the readiness checks (``any_of`` several)
 - ``client``: the target's endpoint and readiness, the sweep point, the load
 - ``monitoring``: node_exporter and cAdvisor sidecars, scrape targets, progress gauges
 - ``conductor``: the experiment's closing job (metrics, then the services stopped)
@@ -22,8 +22,8 @@ from orch.sections.header import header, resource_values
 from orch.sections.lines import banner, render
 from orch.sections.monitoring import sidecars
 from orch.sections.preamble import preamble
-from orch.sections.prepare import environment, environment_with, image, modules, setup_script
-from orch.sections.probes import http_probe, tcp_probe
+from orch.sections.prepare import environment, environment_with, image, modules, setup_script, setup_script_with
+from orch.sections.probes import any_of, http_probe, probe_function, tcp_probe
 from orch.sections.service import health, publish, service_port, start, wait_service
 
 __all__ = (
@@ -36,6 +36,7 @@ __all__ = (
     "environment_with",
     "image",
     "setup_script",
+    "setup_script_with",
     "start",
     "sidecars",
     "health",
@@ -47,6 +48,8 @@ __all__ = (
     "client_sections",
     "http_probe",
     "tcp_probe",
+    "any_of",
+    "probe_function",
     "service_port",
     "resource_values",
     "endpoint_reads",
@@ -59,7 +62,7 @@ def service_sections(command, probe, port, docker_source, setup=(), ready=(), en
     """The standard list of sections of a service kind.
 
     + command: ``job -> words`` that run the service
-    + probe: ``job -> words`` that succeed once it is ready
+    + probe: ``job -> words`` that succeed once it is ready (or ``any_of`` several, each bounded on its own)
     + port: ``job -> int``, the port clients are told
     + docker_source: the image to pull when the recipe names none
     + setup: sections run before the start (config files, data directories)
@@ -69,7 +72,7 @@ def service_sections(command, probe, port, docker_source, setup=(), ready=(), en
     return (
         (header, preamble, modules, environment_with(env) if env else environment, image(docker_source))
         + tuple(setup)
-        + (setup_script, start(command), sidecars, health(probe))
+        + (setup_script_with(env), start(command), sidecars, health(probe))
         + tuple(ready)
         + (publish(port), wait_service)
     )
@@ -89,7 +92,7 @@ def client_sections(program, arguments, docker_source, env=None, output=("--outp
         environment_with(env) if env else environment,
     ) + ((driver_check(driver),) if driver else ()) + (
         client_image(docker_source),
-        setup_script,
+        setup_script_with(env),
         sidecars,
         wait_for_target,
         benchmark(program, arguments, output=output, driver=driver is not None, tool_image=docker_source is not None),

@@ -7,7 +7,7 @@ from orch.quoting import VARIABLE, Raw, assignment, literal, shell_line, word
 from orch.runtimes import runtime_of
 from orch.sections.lines import background, banner
 from orch.sections.monitoring import progress
-from orch.sections.probes import http_probe, tcp_probe
+from orch.sections.probes import http_probe, probe_function, tcp_probe
 from orch.sweep import combinations
 
 __all__ = ("wait_for_target", "endpoint_reads", "await_endpoint", "target_probe", "parameter_exports", "sweep_cases", "benchmark",
@@ -49,6 +49,21 @@ def await_endpoint(service, seconds, port="orch_port"):
     ) + endpoint_reads('"$orch_file"', port=port)
 
 
+def stated_port_check(target):
+    """Lines that fail the job when the service publishes a port other than the one its recipe states.
+
+    Only for the service the recipe names: a client aimed at a given service job (an
+    experiment's, ``orch submit --target``) loads wherever that job published.
+    """
+    if target.stated_port is None or target.stated_for != target.name:
+        return ()
+    return (
+        'if [ "$TARGET_PORT" != %d ]; then' % target.stated_port,
+        '    orch_fail "service %s publishes port $TARGET_PORT, not target_service.port %d" 1' % (target.name, target.stated_port),
+        "fi",
+    )
+
+
 # a service that is about to be ready is not kept waiting; a slow one is not polled hard
 POLL_PAUSE = "    if [ $((SECONDS - orch_started)) -lt 10 ]; then sleep 0.2; else sleep 2; fi"
 
@@ -82,10 +97,13 @@ def wait_for_target(job):
                 "done",
             )
             + endpoint_reads('"$ORCH_TARGET_FILE"', "TARGET_HOST", "TARGET_PORT")
+            + stated_port_check(target)
         )
     lines.append(assignment("TARGET_SCHEME", target.scheme))
-    lines.append('TARGET_URL="$TARGET_SCHEME://$TARGET_HOST:$TARGET_PORT"')
-    lines.append("orch_probe() { %s >/dev/null 2>&1; }" % shell_line("timeout", "12", *target_probe(job)))
+    # a URL's base, path and all; else the published host and port
+    lines.append(assignment("TARGET_URL", target.url) if target.url else 'TARGET_URL="$TARGET_SCHEME://$TARGET_HOST:$TARGET_PORT"')
+    # each check its own bound: curl's --max-time 5, and a second for the process around it
+    lines.append(probe_function(target_probe(job), 6))
     watch = () if target.host else ("    orch_target_failed",)
     lines.extend(
         ("until orch_probe; do",)

@@ -5,7 +5,7 @@ from orch.quoting import Raw, heredoc, shell_line
 from orch.runtimes import runtime_of
 from orch.sections.lines import banner
 
-__all__ = ("modules", "environment", "environment_with", "image", "setup_script")
+__all__ = ("modules", "environment", "environment_with", "image", "setup_script", "setup_script_with")
 
 
 def modules(job):
@@ -46,16 +46,26 @@ def image(docker_source, job):
     return banner("container image") + tuple(lines) if lines else ()
 
 
-def setup_script(job):
-    """The recipe's own ``setup_script``, verbatim, in a subshell so it cannot end the job early."""
+@curry
+def setup_script_with(defaults, job):
+    """The recipe's own ``setup_script``, verbatim, in a subshell so it cannot end the job early.
+
+    It sees the job's environment, the kind's defaults (``defaults(job)`` pairs, as
+    ``environment_with`` takes them; None: none) and the recipe's, whatever the runtime:
+    apptainer hands them to its container without exporting them on the node, so the
+    subshell exports them, and the job's own commands stay as they were.
+    """
     if not job.setup_script:
         return ()
     lines = list(banner("setup_script (from the recipe, verbatim)"))
     lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/setup.sh"'), job.setup_script))
-    # the recipe's environment is the script's too, whatever the runtime
-    names = " ".join(name for name, _ in job.environment)
+    pairs = tuple(defaults(job) if defaults else ()) + tuple(job.environment)
+    names = " ".join(dict.fromkeys(name for name, _ in pairs))
     run = 'bash "$ORCH_RUN_DIR/state/setup.sh"'
     if names:
         run = "(export %s; %s)" % (names, run)
     lines.append('%s || orch_fail "setup_script exited with status $?" 1' % run)
     return tuple(lines)
+
+
+setup_script = setup_script_with(None)

@@ -4,6 +4,7 @@ from toolz import curry
 from orch.quoting import Raw, shell_line, word
 from orch.runtimes import runtime_of
 from orch.sections.lines import background, banner
+from orch.sections.probes import probe_function
 
 __all__ = ("service_port", "start", "probe_seconds", "health", "publish", "wait_service", "ENDPOINT_FORMAT")
 
@@ -30,17 +31,18 @@ def probe_seconds(job):
 
 @curry
 def health(probe, job):
-    """Poll ``probe(job)`` (a tuple of words run on this node) until it passes.
+    """Poll ``probe(job)`` (words run on this node, or ``any_of`` several) until it passes.
 
-    Polled every ``interval`` seconds, and every 0.2 s during the first
-    interval, so a quick service is not kept waiting; gives up once ``timeout``
-    seconds have passed and ``retries`` checks at the interval have failed, and
-    fails at once if the service process exits first.
+    Polled every 0.2 s during the first ``interval``, so a quick service is not
+    kept waiting, then every ``interval`` seconds. The job gives up at whichever
+    limit comes first: ``retries`` failed checks at the interval, or ``timeout``
+    seconds; and at once if the service process exits. Bash's ``SECONDS`` ticks
+    in whole seconds, so every comparison errs late: never before a limit, and
+    about a second (plus the check under way) after it.
     """
     check = job.health
-    words = probe(job)
     lines = list(banner("readiness"))
-    lines.append("orch_probe() { %s >/dev/null 2>&1; }" % shell_line("timeout", str(probe_seconds(job) + 1), *words))
+    lines.append(probe_function(probe(job), probe_seconds(job) + 1))
     lines.extend(
         (
             "orch_started=$SECONDS",
@@ -51,14 +53,21 @@ def health(probe, job):
             '        orch_fail "%s exited with status $orch_status before it was ready" "$(( orch_status == 0 ? 1 : orch_status ))"'
             % job.kind,
             "    fi",
-            "    if [ $((SECONDS - orch_started)) -lt %d ]; then sleep 0.2; continue; fi" % check.interval,
-            "    orch_attempts=$((orch_attempts + 1))",
-            # SECONDS ticks in whole seconds: -gt, so the job never gives up before its timeout
-            "    if [ \"$orch_attempts\" -ge %d ] && [ $((SECONDS - orch_started)) -gt %d ]; then"
-            % (check.retries, check.timeout),
-            '        orch_fail "%s not ready after $orch_attempts checks in $((SECONDS - orch_started)) s" 1' % job.kind,
+            "    orch_waited=$((SECONDS - orch_started))",
+            "    if [ \"$orch_waited\" -gt %d ]; then" % check.timeout,
+            '        orch_fail "%s not ready in $orch_waited s (health_check.timeout: %d s; $orch_attempts checks at the interval)" 1'
+            % (job.kind, check.timeout),
             "    fi",
-            "    sleep %d" % check.interval,
+            # -le: the first counted check comes more than one interval in
+            "    if [ \"$orch_waited\" -le %d ]; then sleep 0.2; continue; fi" % check.interval,
+            "    orch_attempts=$((orch_attempts + 1))",
+            "    if [ \"$orch_attempts\" -ge %d ]; then" % check.retries,
+            '        orch_fail "%s not ready after $orch_attempts checks in $orch_waited s (health_check.retries: %d)" 1'
+            % (job.kind, check.retries),
+            "    fi",
+            # the last pause ends just past the timeout: one more check, then the job gives up
+            "    orch_pause=$((%d + 1 - orch_waited))" % check.timeout,
+            "    sleep $((orch_pause < %d ? orch_pause : %d))" % (check.interval, check.interval),
             "done",
             'orch_log "%s is ready after $((SECONDS - orch_started)) s"' % job.kind,
         )
