@@ -198,3 +198,18 @@ def test_build_commands_become_each_runtimes_build_file():
     assert definition_file("docker://python:3.11", ["pip install x"]) == \
         "Bootstrap: docker\nFrom: python:3.11\n\n%post\n    pip install x\n"
     assert charliecloud.dockerfile("python:3.11", ["pip install x"]) == "FROM python:3.11\nRUN pip install x\n"
+
+
+def test_validate_checks_a_site_profile_file_too(tmp_path):
+    import subprocess
+    import sys
+
+    good, bad = tmp_path / "mine.yaml", tmp_path / "bad.yaml"
+    good.write_text("# my cluster\nsite:\n  name: mine\n  runtime: charliecloud\n  images:\n    pull: never\n")
+    bad.write_text("site:\n  name: bad\n  images:\n    directory: /x; rm -rf /\n")
+    done = subprocess.run([sys.executable, "-m", "orch", "validate", str(good), str(bad), str(ROOT / "orch/sites/meluxina.yaml")],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2
+    assert done.stdout.splitlines() == ["%s: ok (site mine: charliecloud runtime, pull never)" % good,
+                                        "%s: ok (site meluxina: apptainer runtime, pull missing)" % (ROOT / "orch/sites/meluxina.yaml")]
+    assert done.stderr.startswith("%s:4: site.images.directory: " % bad) and len(done.stderr.splitlines()) == 1

@@ -11,6 +11,7 @@ def jobs_of_files(paths, *, site, runtime, kinds=None):
 
     Every problem of every file is gathered before anything runs.
     """
+    from orch.cli.recipes import first_key
     from orch.experiment_jobs import member_jobs
     from orch.experiments import parse_experiment
     from orch.recipe import parse_job, read_recipe
@@ -19,7 +20,7 @@ def jobs_of_files(paths, *, site, runtime, kinds=None):
     for path in paths:
         try:
             text = read_recipe(path)
-            if text.lstrip().startswith("experiment:") or "\nexperiment:" in text:
+            if first_key(path) == "experiment":
                 experiment = parse_experiment(text, str(path), site=site, runtime=runtime, kinds=kinds)
                 jobs.extend(job for _, job in member_jobs(experiment, "pull", "orch-runs", site=site, runtime=runtime,
                                                           member_id=lambda index: "pull%d" % index, kinds=kinds))

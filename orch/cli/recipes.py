@@ -3,7 +3,7 @@ import sys
 
 from orch.errors import RecipeError, UsageError
 
-__all__ = ("cmd_render", "cmd_validate", "cmd_list", "kinds_with_plugins")
+__all__ = ("cmd_render", "cmd_validate", "cmd_list", "kinds_with_plugins", "first_key")
 
 
 def kinds_with_plugins(plugins):
@@ -76,8 +76,16 @@ def cmd_validate(args):
     failed = 0
     for path in args.recipes:
         try:
-            if _is_experiment(path):
+            top = first_key(path)
+            if top == "experiment":
                 print("%s: ok (%s)" % (path, _experiment_summary(path, args, kinds)))
+                continue
+            if top == "site":
+                from orch.recipe import read_recipe
+                from orch.sites import parse_site
+
+                site = parse_site(read_recipe(path, "site profile"), path)
+                print("%s: ok (site %s: %s runtime, pull %s)" % (path, site.name, site.runtime, site.pull))
                 continue
             job = _job(args, path, kinds)
         except RecipeError as error:
@@ -101,16 +109,16 @@ def _experiment_summary(path, args, kinds):
     return text
 
 
-def _is_experiment(path):
-    """True for a file whose first top-level key is experiment: (cheap: no YAML parse)."""
+def first_key(path):
+    """The file's first top-level key (``experiment``, ``site``, ``service``, ...), cheaply: no YAML parse."""
     try:
         with open(path, encoding="utf-8") as handle:
             for line in handle:
                 if line.strip() and not line.lstrip().startswith("#"):
-                    return line.startswith("experiment:")
+                    return line.split(":", 1)[0].strip() if not line[0].isspace() else None
     except (OSError, UnicodeDecodeError):
-        return False
-    return False
+        return None
+    return None
 
 
 def cmd_list(args):
