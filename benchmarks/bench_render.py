@@ -27,6 +27,7 @@ median under 250 ms in both bytecode modes; none of the heavy modules imported.
 import argparse
 import difflib
 import gc
+import hashlib
 import io
 import json
 import os
@@ -43,11 +44,14 @@ ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
 
 RECIPE = "recipes/services/redis.yaml"
+with open(os.path.join(ROOT, RECIPE), "rb") as _recipe:
+    RECIPE_ID = hashlib.sha256(_recipe.read()).hexdigest()[:8]
 CLI_TARGET_MS = 250.0
 HEAVY = ("sh", "matplotlib", "jinja2", "hypothesis")
 
 PROCESSES = {
-    "orch": [sys.executable, "-m", "orch", "render", RECIPE, "--no-mkdir"],
+    # the id the baseline gives (the recipe's content hash): orch render's own is a new one each time
+    "orch": [sys.executable, "-m", "orch", "render", RECIPE, "--no-mkdir", "--id", RECIPE_ID],
     "jinja2": [
         sys.executable,
         "-c",

@@ -124,6 +124,7 @@ MELUXINA = {
     "qos": None,
     "runs_root": "orch-runs",
     "image_dir": "$HOME/containers",
+    "source": "orch/sites/meluxina.yaml",
     "bind_address": "0.0.0.0",
     "advertise_host": None,
 }

@@ -6,10 +6,10 @@ which are made of such jobs, are ``orch.experiment_runs``'.
 """
 import json
 import os
-import uuid
 
 from orch.argv import parse_remote
 from orch.effects import files, registry, scheduler
+from orch.effects.registry import new_id
 from orch.effects.process import run
 from orch.errors import Problem, RecipeError
 from orch.lifecycle import TERMINAL, parse_marker
@@ -21,11 +21,6 @@ __all__ = (
     "submit_recipe", "submit_text", "submit_job", "aimed", "refresh", "reached", "cancel_runs", "log_files", "read_log",
     "result_documents", "status_json", "remote_of", "remote_text", "new_id",
 )
-
-
-def new_id():
-    """A new run id: 8 hex digits, random."""
-    return uuid.uuid4().hex[:8]
 
 
 def submit_recipe(path, *, site="meluxina", runtime=None, remote=None, run_id=None, sbatch_options=(),

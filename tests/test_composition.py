@@ -19,7 +19,7 @@ def test_readme_memcached_example_renders_a_valid_script():
     script = namespace["script"]
     assert directives(script)["mem"] == "2G"
     assert 'memcached --port 11211 --listen "${ORCH_BIND-}" --memory-limit 1024 &' in script
-    assert "apptainer pull --force \"$ORCH_IMAGE.$$.tmp\" docker://memcached:1.6-alpine" in script
+    assert "apptainer pull --force \"$ORCH_NEW\" docker://memcached:1.6-alpine" in script
     assert bash_syntax(script) == "" and shellcheck(script) == ""
 
 

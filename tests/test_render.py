@@ -58,7 +58,7 @@ def test_recipe_account_wins_over_the_site():
 def test_meluxina_loads_apptainer_and_local_loads_nothing():
     melux = render_job(parse_job("service:\n  name: redis\n"))
     local = render_job(parse_job("service:\n  name: redis\n", site="local", runtime="host"))
-    assert "module purge\nmodule load Apptainer/1.2.4-GCCcore-12.3.0\n" in melux
+    assert "module purge\nmodule load Apptainer/1.2.4-GCCcore-12.3.0 || orch_fail 'module load Apptainer/1.2.4-GCCcore-12.3.0 failed (site orch/sites/meluxina.yaml)' 1\n" in melux
     assert "module " not in local and "apptainer" not in local
 
 
@@ -84,7 +84,7 @@ def test_build_commands_build_the_image_from_a_definition_file():
 
     script = render_job(load_job(ROOT / "tests/recipes/seed_mysql_client.yaml"))
     assert "From: python:3.9\n\n%post\n    pip install --no-cache-dir mysql-connector-python\n" in script
-    assert 'apptainer build --force "$ORCH_IMAGE.$$.tmp" "$ORCH_DEF"' in script
+    assert 'apptainer build --force "$ORCH_NEW" "$ORCH_DEF"' in script
 
 
 def test_environment_reaches_the_container_through_apptainerenv():

@@ -11,7 +11,7 @@ from orch.kinds import KINDS
 from orch.recipe import load_job, parse_job
 from orch.runtimes import RUNTIMES, charliecloud
 from orch.runtimes.images import charliecloud_name
-from orch.sections.monitoring import CADVISOR_SOURCE, NODE_EXPORTER_SOURCE
+from orch.sections.monitoring import CADVISOR_IMAGE, CADVISOR_SOURCE, NODE_EXPORTER_IMAGE, NODE_EXPORTER_SOURCE
 from orch.sites import parse_site, resolve_site, site_named
 
 RECIPES = sorted((ROOT / "recipes" / "services").glob("*.yaml")) + sorted((ROOT / "recipes" / "clients").glob("*.yaml"))
@@ -24,8 +24,8 @@ def image_blocks(job, runtime):
     """Every block of lines the runtime's ``image`` gives this job: its own image and its sidecars'."""
     image = RUNTIMES[runtime].image
     kind = KINDS[job.kind]
-    return (image(job, kind.docker_source), image(job, NODE_EXPORTER_SOURCE, "ORCH_NODE_EXPORTER_IMAGE", "node-exporter.sif"),
-            image(job, CADVISOR_SOURCE, "ORCH_CADVISOR_IMAGE", "cadvisor.sif"))
+    return (image(job, kind.docker_source), image(job, NODE_EXPORTER_SOURCE, sidecar=NODE_EXPORTER_IMAGE),
+            image(job, CADVISOR_SOURCE, sidecar=CADVISOR_IMAGE))
 
 
 def runtime_neutral(script, job, runtime):
@@ -34,7 +34,9 @@ def runtime_neutral(script, job, runtime):
         if block:
             script = script.replace("\n".join(block) + "\n", "<image>\n")
     script = script.replace("(%s runtime," % runtime, "(<runtime> runtime,")
-    binds = (lambda match: "<run%s> %s" % (match.group(1).replace(" --bind ", " ").replace(" -b ", " "), match.group(2)))
+    # charliecloud reaches the run directory through its top-level directory, at the same path
+    binds = (lambda match: "<run%s> %s" % (match.group(1).replace(" --bind ", " ").replace(" -b ", " ")
+                                          .replace('"$ORCH_RUN_TOP"', '"$ORCH_RUN_DIR"'), match.group(2)))
     script = APPTAINER_EXEC.sub(binds, script) if runtime == "apptainer" else CH_RUN.sub(binds, script)
     lines = []
     for line in script.splitlines():
@@ -165,19 +167,26 @@ def test_an_image_is_made_once_and_again_only_when_its_source_changes(runtime, t
     status, calls, err = run_image_lines(first, tmp_path)
     assert status == 0 and len([c for c in calls if "pull" in c]) == 1, (calls, err)
     assert run_image_lines(first, tmp_path)[:2] == (0, [])  # there, and made from that very source
-    moved = parse_job("service:\n  name: redis\n  container:\n    docker_source: docker://redis:7.2\n", site="local", runtime=runtime)
-    status, calls, err = run_image_lines(moved, tmp_path)
-    assert status == 0 and any("7.2" in c for c in calls), (calls, err)
-    # same place, other build steps: made anew in place, nothing left beside it
+    # other sources and other build steps get images of their own, by default: nothing is remade
     built = parse_job("service:\n  name: redis\n  container:\n    build_commands: [apk add curl]\n", site="local", runtime=runtime)
     status, calls, err = run_image_lines(built, tmp_path)
     assert status == 0 and any(" build " in c for c in calls), (calls, err)
-    assert run_image_lines(built, tmp_path)[:2] == (0, [])
-    status, calls, err = run_image_lines(first, tmp_path)  # back to the plain image: made again
-    assert status == 0 and len(calls) >= 1, (calls, err)
+    assert run_image_lines(built, tmp_path)[:2] == (0, []) and run_image_lines(first, tmp_path)[:2] == (0, [])
+    # one place named by the recipe, another source: made anew there
+    place = "    image_path: %s/mine%s\n" % (tmp_path, ".sif" if runtime == "apptainer" else "")
+    for tag in ("7", "7.2"):
+        job = parse_job("service:\n  name: redis\n  container:\n    docker_source: docker://redis:%s\n%s" % (tag, place),
+                        site="local", runtime=runtime)
+        status, calls, err = run_image_lines(job, tmp_path)
+        assert status == 0 and any("redis:%s " % tag in c + " " for c in calls), (calls, err)
     if runtime == "charliecloud":
-        assert (tmp_path / "images" / "redis+7-alpine" / "etc" / "made-from").read_text() == "redis:7-alpine\n"
-    assert not [p.name for p in (tmp_path / "images").iterdir() if p.name.endswith((".tmp", ".old"))]
+        # the new one behind the same name; the old one left whole for a job that may still run in it
+        assert (tmp_path / "mine" / "etc" / "made-from").read_text() == "redis:7.2\n"
+        assert [(p / "root" / "etc" / "made-from").read_text() for p in tmp_path.glob("mine.v.*")
+                if (p / "root").is_dir()].count("redis:7\n") == 1
+    else:
+        assert (tmp_path / "mine.sif").read_text() == "sif of docker://redis:7.2\n"
+    assert not [p.name for p in tmp_path.rglob("*.tmp")]
 
 
 @pytest.mark.parametrize("runtime", ["apptainer", "charliecloud"])

@@ -54,6 +54,8 @@ def cmd_pull(args):
         return 0
     # progress goes to the terminal as it happens (stderr: stdout stays for what a command returns)
     done = run(("bash", "-s"), input=script, timeout=args.timeout, remote=remote, stream=sys.stderr)
+    if done.exit_code == 124:
+        raise OrchError("orch pull: gave up after %d s (--timeout); what was done so far stays done" % args.timeout)
     if done.exit_code != 0:
         raise OrchError("orch pull: preparing the images failed (exit status %d); what failed is above" % done.exit_code)
     return 0

@@ -67,7 +67,8 @@ def parser():
     pull.add_argument("files", nargs="+", metavar="RECIPE|EXPERIMENT")
     pull.add_argument("--force", action="store_true", help="make each job's own image anew, even when it is there")
     pull.add_argument("--dry-run", action="store_true", help="print the script that would run, and run nothing")
-    pull.add_argument("--timeout", type=int, default=3600, metavar="SECONDS", help="give up after this long (default: 3600)")
+    pull.add_argument("--timeout", type=int, default=10800, metavar="SECONDS",
+                      help="give up after this long (default: 10800; an LLM image and model can take hours)")
 
     submit = command("submit", jobs.cmd_submit, "render and sbatch a recipe; prints the SLURM job id and the orch id",
                      (WHERE, LOGIN))

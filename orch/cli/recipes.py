@@ -52,7 +52,7 @@ def cmd_render(args):
     from orch import render_job
     from orch.effects.files import make_dirs, write_atomically
 
-    from orch.runs import new_id
+    from orch.effects.registry import new_id
 
     kinds = kinds_with_plugins(args.plugin)
     # a new id each time (as submit gives): two renders of one recipe, each piped to sbatch, never share

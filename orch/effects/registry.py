@@ -19,7 +19,7 @@ from orch.effects.files import write_atomically
 from orch.errors import NotFound, OrchError
 from orch.runrecord import as_json, from_json, named
 
-__all__ = ("home", "runs_dir", "sites_dir", "run_dir", "create", "load", "save", "update", "remove", "all_runs", "find", "now")
+__all__ = ("home", "runs_dir", "sites_dir", "new_id", "run_dir", "create", "load", "save", "update", "remove", "all_runs", "find", "now")
 
 
 def home():
@@ -28,6 +28,13 @@ def home():
 
 def runs_dir():
     return os.path.join(home(), "runs")
+
+
+def new_id():
+    """A new run id: 8 hex digits, random."""
+    import uuid
+
+    return uuid.uuid4().hex[:8]
 
 
 def sites_dir():

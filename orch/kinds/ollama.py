@@ -4,6 +4,7 @@ from orch.kinds.common import command_or, local_url, setting
 from orch.kinds.service import service_kind
 from orch.quoting import Raw, shell_line, word
 from orch.runtimes import runtime_of
+from orch.runtimes.images import site_argument
 from orch.sections import banner, service_port
 
 __all__ = ("KIND",)
@@ -39,7 +40,8 @@ def model_ready(job):
     show = shell_line(*wrap(job, ("ollama", "show", model))) + " >/dev/null 2>&1"
     if job.site.pull == "never":
         fetch = "orch_fail %s 1" % word("model %s is not in the model directory, and site %s lets no job fetch (pull: never): "
-                                        "pull it on the login node with orch pull RECIPE" % (model, job.site.name))
+                                        "pull it on the login node with orch pull RECIPE --site %s --runtime %s"
+                                        % (model, job.site.name, site_argument(job.site), job.runtime))
     else:
         fetch = "{ orch_log %s; %s || orch_fail %s 1; }" % (
             word("pulling model " + model), shell_line(*wrap(job, ("ollama", "pull", model))), word("ollama pull %s failed" % model))

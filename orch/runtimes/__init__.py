@@ -2,8 +2,8 @@
 
 A runtime is a record of three functions of the job, the same shape for every runtime:
 
-- ``image(job, source, variable, file_name)``: lines that set ``$variable`` to the image and make
-  sure it is there (fetched only when the site's ``pull`` policy allows it, else the job fails at
+- ``image(job, source, sidecar=None)``: lines that set ``$ORCH_IMAGE`` (a sidecar's: its own
+  ``(variable, file name)``) to the image and make sure it is there (fetched only when the site's ``pull`` policy allows it, else the job fails at
   once naming the image and the command that prepares it);
 - ``wrap(job, words, image, binds, gpu)``: the words that run a command in that image, with the run
   directory, the recipe's ``bind_mounts`` and ``binds`` mounted, and the GPU when the job asks for

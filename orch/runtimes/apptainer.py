@@ -1,7 +1,6 @@
 """Apptainer: SIF image files, ``apptainer exec``, ``APPTAINERENV_*`` for the environment."""
 from orch.quoting import Raw, assignment, heredoc, shell_line, word
-from orch.runtimes.images import (bind_pairs, gpu_requested, image_dir_line, image_path, missing_image, remember_source,
-                                  source_id, source_of, wanted_condition)
+from orch.runtimes.images import bind_pairs, gpu_requested, image_lines, image_path, source_id, source_of
 from orch.runtimes.record import Runtime
 
 __all__ = ("APPTAINER", "definition_file")
@@ -20,41 +19,32 @@ def definition_file(source, build_commands):
     return "\n".join(lines) + "\n"
 
 
-def image(job, docker_source, variable="ORCH_IMAGE", file_name=None):
-    """Lines that set ``$variable`` to the SIF file and pull (or build, with ``build_commands``) it when it is
-    missing or was made from another source (``IMAGE.source``).
+def image(job, docker_source, sidecar=None):
+    """Lines that set ``$ORCH_IMAGE`` (or a sidecar's ``(variable, file name)``) to the SIF file, and pull it
+    (or build it, with ``build_commands``) when it is missing or was made from another source.
 
-    It is made beside its final name and renamed, so that two jobs (or two array tasks) that
-    need it at once never run a half-written image.
+    It is made under a name of its own and renamed into place: a job already running the old file
+    keeps it, and nobody ever runs a half-written one.
     """
-    own = variable == "ORCH_IMAGE"
+    variable, file_name = sidecar or ("ORCH_IMAGE", None)
     # a sidecar's image is its own, whatever the recipe says of the job's
-    source = source_of(job, docker_source) if own else docker_source
-    made_from = source_id(job, source, own)
-    path = image_path(job, file_name) if own else "$ORCH_IMAGE_DIR/" + file_name
-    lines = [image_dir_line(job), assignment(variable, path)]
-    target = Raw('"$%s.$$.tmp"' % variable)
-    if job.container.build_commands and own:
-        fetch = ['    ORCH_DEF="$ORCH_RUN_DIR/state/image.def"']
-        # heredoc bodies and markers stay at column 0: indenting them would change the file
-        fetch.extend(heredoc(Raw('"$ORCH_DEF"'), definition_file(source, job.container.build_commands)))
-        fetch.append('    orch_log "building $%s"' % variable)
-        command = shell_line("apptainer", "build", "--force", target, Raw('"$ORCH_DEF"'))
+    source = docker_source if sidecar else source_of(job, docker_source)
+    made_from = source_id(job, source, own_image=not sidecar)
+    location = "$ORCH_IMAGE_DIR/" + file_name if sidecar else image_path(job, source)
+    written = ()
+    if job.container.build_commands and not sidecar:
+        # written first, outside the (indented) steps: a heredoc's body and marker stay at column 0
+        written = ('ORCH_DEF="$ORCH_RUN_DIR/state/image.def"',) + tuple(
+            heredoc(Raw('"$ORCH_DEF"'), definition_file(source, job.container.build_commands)))
+        fetch = ['orch_log "building $%s"' % variable]
+        make = shell_line("apptainer", "build", "--force", Raw('"$ORCH_NEW"'), Raw('"$ORCH_DEF"'))
     else:
-        fetch = ["    orch_log %s" % word("pulling " + source)]
-        command = shell_line("apptainer", "pull", "--force", target, source)
-    fetch.append('    mkdir -p "$(dirname "$%s")" && %s && mv -f %s "$%s" || { rm -f %s; orch_fail %s 1; }'
-                 % (variable, command, target, variable, target, word("apptainer could not make the image from " + source)))
-    fetch.append(remember_source(variable, made_from))
-    # a sweep rebuilds once, in its first task; the others run the image there is (the rename is atomic).
-    # A site that lets no job fetch images refuses force_rebuild when the recipe is loaded.
-    condition = wanted_condition("-f", variable, made_from)
-    if job.container.force_rebuild and own and job.site.pull == "missing":
-        condition += ' || [ "${SLURM_ARRAY_TASK_ID:-0}" = "${SLURM_ARRAY_TASK_MIN:-0}" ]'
-    lines.append("if %s; then" % condition)
-    lines.extend(missing_image(job, source, fetch, variable))
-    lines.append("fi")
-    return tuple(lines)
+        fetch = ["orch_log %s" % word("pulling " + source)]
+        make = shell_line("apptainer", "pull", "--force", Raw('"$ORCH_NEW"'), source)
+    fetch.append('ORCH_NEW=$(mktemp "$%s.XXXXXX.tmp") && %s && mv -f "$ORCH_NEW" "$%s" || { rm -f "$ORCH_NEW"; orch_fail %s 1; }'
+                 % (variable, make, variable, word("apptainer could not make the image from " + source)))
+    rebuild = job.container.force_rebuild and not sidecar
+    return written + image_lines(job, variable, location, source, made_from, "-f", fetch, rebuild)
 
 
 def wrap(job, words, image=Raw('"$ORCH_IMAGE"'), binds=(), gpu=None):

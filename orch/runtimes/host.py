@@ -5,7 +5,7 @@ from orch.runtimes.record import Runtime
 __all__ = ("HOST",)
 
 
-def image(job, docker_source, variable="ORCH_IMAGE", file_name=None):
+def image(job, docker_source, sidecar=None):
     return ()
 
 

@@ -2,10 +2,10 @@
 import hashlib
 import re
 
-from orch.quoting import Raw, word
+from orch.quoting import Raw, assignment, word
 
-__all__ = ("gpu_requested", "image_path", "image_dir_line", "charliecloud_name", "missing_image", "site_argument", "bind_pairs", "source_id",
-           "wanted_condition", "remember_source", "source_of")
+__all__ = ("gpu_requested", "image_path", "build_suffix", "image_dir_line", "charliecloud_name", "missing_image", "site_argument", "bind_pairs", "source_id",
+           "wanted_condition", "remember_source", "image_lines", "source_of")
 
 GPU_GRES = re.compile(r"(?:^|,)gpu(?::|$)")
 # the site's image directory, unless the job's environment names another
@@ -30,17 +30,32 @@ def source_of(job, docker_source):
     return job.container.docker_source or docker_source
 
 
-def image_path(job, default_name=None):
-    """An Apptainer image file: ``container.image_path``, else ``container_image`` in the image directory.
+def image_path(job, source):
+    """An Apptainer image file: ``container.image_path``, else ``container_image`` in the image directory, else
+    one named after what it is made from (``redis+7-alpine.sif``), so that two recipes never share one made
+    from different sources or build steps.
 
     A bare name is a word for the script, in ``$ORCH_IMAGE_DIR``; a path is the recipe's own.
     """
     if job.container.image_path:
         return job.container.image_path
-    name = job.container_image or default_name or "%s.sif" % job.kind
+    name = job.container_image or "%s%s.sif" % (charliecloud_name(source), build_suffix(job))
     if "/" in name:
         return name
     return "%s/%s" % ("$ORCH_IMAGE_DIR", name)
+
+
+def build_digest(job):
+    """A short hash of the recipe's ``build_commands`` (None without any)."""
+    if not job.container.build_commands:
+        return None
+    return hashlib.sha256("\n".join(job.container.build_commands).encode("utf-8")).hexdigest()[:16]
+
+
+def build_suffix(job):
+    """What an image's default name gets when the recipe builds it: ``@`` and its build steps' hash."""
+    digest = build_digest(job)
+    return "@" + digest if digest else ""
 
 
 def source_id(job, source, own_image=True):
@@ -50,22 +65,53 @@ def source_id(job, source, own_image=True):
     gets its image made anew, not a stale one.
     """
     if own_image and job.container.build_commands:
-        digest = hashlib.sha256("\n".join(job.container.build_commands).encode("utf-8")).hexdigest()[:16]
-        return "%s build:%s" % (source, digest)
+        return "%s build:%s" % (source, build_digest(job))
     return source
 
 
-def wanted_condition(test, variable, made_from):
-    """``if`` test: the image is missing, or ``IMAGE.source`` says it was made from something else.
+def wanted_condition(test, variable, made_from, rebuild=False):
+    """``if`` test: the image must be made: it is missing, or ``IMAGE.source`` says it was made from something else.
 
-    An image with no ``.source`` beside it (put there by hand, or by an admin) is taken as it is.
+    An image with no ``.source`` beside it (put there by hand, or by an admin) is taken as it is,
+    unless the recipe builds its own (``build_commands``: nobody else can have made that one).
+    ``rebuild``: ``force_rebuild``, which remakes it in the first task of a sweep (or the one job).
     """
-    return ('[ ! %s "$%s" ] || { [ -f "$%s.source" ] && [ "$(cat "$%s.source")" != %s ]; }'
-            % (test, variable, variable, variable, word(made_from)))
+    built = " build:" in made_from
+    stale = ('[ ! -f "$%s.source" ]' % variable if built else "") + \
+        ('%s[ "$(cat "$%s.source" 2>/dev/null)" != %s ]' % (" || " if built else '[ -f "$%s.source" ] && ' % variable, variable, word(made_from)))
+    condition = '[ ! %s "$%s" ] || { %s; }' % (test, variable, stale)
+    if rebuild:
+        condition += ' || [ "${SLURM_ARRAY_TASK_ID:-0}" = "${SLURM_ARRAY_TASK_MIN:-0}" ]'
+    return condition
+
+
+def image_lines(job, variable, location, source, made_from, test, fetch, rebuild=False):
+    """The lines every runtime's image step has: where the image is, and, when it must be made, ``fetch``
+    (lines that make it and put it in place) run by one job at a time, or a failure where the site
+    lets no job fetch.
+
+    A job that finds the image being made waits for the lock beside it, then finds it made.
+    """
+    condition = wanted_condition(test, variable, made_from, rebuild)
+    lines = [image_dir_line(job), assignment(variable, location), "if %s; then" % condition]
+    if job.site.pull != "missing":
+        lines.extend(missing_image(job, source, (), variable))
+    else:
+        lines.extend((
+            '    mkdir -p "$(dirname "$%s")" || orch_fail "cannot make the directory of image $%s" 1' % (variable, variable),
+            # one job makes it; the others wait here, then find it made
+            '    exec 9>>"$%s.lock" && flock 9 || orch_fail "cannot lock $%s.lock" 1' % (variable, variable),
+            "    if %s; then" % condition,
+        ))
+        lines.extend("        " + line for line in fetch)
+        lines.extend(("        " + remember_source(variable, made_from), "    fi", "    exec 9>&-"))
+    lines.append("fi")
+    return tuple(lines)
 
 
 def remember_source(variable, made_from):
-    return '    printf \'%%s\\n\' %s > "$%s.source"' % (word(made_from), variable)
+    """The line that records, beside the image just made, what it was made from."""
+    return "printf '%%s\\n' %s > \"$%s.source\"" % (word(made_from), variable)
 
 
 def charliecloud_name(source):

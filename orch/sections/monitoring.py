@@ -4,7 +4,8 @@ from orch.runtimes import runtime_of
 from orch.sections.lines import background, banner
 from orch.sections.shell import helper_lines
 
-__all__ = ("sidecars", "scrape_targets", "node_exporter", "cadvisor", "progress", "NODE_EXPORTER_SOURCE", "CADVISOR_SOURCE")
+__all__ = ("sidecars", "scrape_targets", "node_exporter", "cadvisor", "progress", "NODE_EXPORTER_SOURCE", "CADVISOR_SOURCE",
+           "NODE_EXPORTER_IMAGE", "CADVISOR_IMAGE")
 
 
 def cadvisor_words(job):
@@ -46,6 +47,8 @@ def scrape_targets(job):
 
 
 NODE_EXPORTER_SOURCE = "docker://quay.io/prometheus/node-exporter:v1.8.2"
+# a sidecar's image: its variable, and its file name under apptainer
+NODE_EXPORTER_IMAGE = ("ORCH_NODE_EXPORTER_IMAGE", "node-exporter.sif")
 
 
 def node_exporter(job):
@@ -63,7 +66,7 @@ def node_exporter(job):
     flags = [Raw('--web.listen-address="$ORCH_BIND":0'), Raw('--collector.textfile.directory="$ORCH_TEXTFILE_DIR"')]
     if job.runtime != "host":
         runtime = runtime_of(job)
-        lines.extend(runtime.image(job, NODE_EXPORTER_SOURCE, "ORCH_NODE_EXPORTER_IMAGE", "node-exporter.sif"))
+        lines.extend(runtime.image(job, NODE_EXPORTER_SOURCE, sidecar=NODE_EXPORTER_IMAGE))
         words = runtime.wrap(job, ("node_exporter",), Raw('"$ORCH_NODE_EXPORTER_IMAGE"'), (Raw('"$ORCH_TEXTFILE_DIR"'),), gpu=False)
     else:
         # upstream calls it node_exporter, Debian prometheus-node-exporter
@@ -115,9 +118,10 @@ def cadvisor(job):
     """The cAdvisor sidecar on its fixed port."""
     if job.runtime != "host":
         runtime = runtime_of(job)
-        lines = list(runtime.image(job, CADVISOR_SOURCE, "ORCH_CADVISOR_IMAGE", "cadvisor.sif"))
-        # cAdvisor reads the host's cgroups (/sys) and processes (/proc), which every runtime mounts, and its sockets
-        words = runtime.wrap(job, cadvisor_words(job), Raw('"$ORCH_CADVISOR_IMAGE"'), ("/var/run",), gpu=False)
+        lines = list(runtime.image(job, CADVISOR_SOURCE, sidecar=CADVISOR_IMAGE))
+        # cAdvisor reads the host's cgroups (/sys) and processes (/proc), which every runtime mounts, and the
+        # sockets under /run (/var/run is a link to it, onto which ch-run cannot bind)
+        words = runtime.wrap(job, cadvisor_words(job), Raw('"$ORCH_CADVISOR_IMAGE"'), ("/run",), gpu=False)
     else:
         lines = []
         words = cadvisor_words(job)
@@ -126,3 +130,4 @@ def cadvisor(job):
 
 
 CADVISOR_SOURCE = "docker://gcr.io/cadvisor/cadvisor:v0.49.1"
+CADVISOR_IMAGE = ("ORCH_CADVISOR_IMAGE", "cadvisor.sif")

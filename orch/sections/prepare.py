@@ -1,7 +1,7 @@
 """What comes before the program starts: the site's modules, the environment, the container image, the recipe's setup_script."""
 from toolz import curry
 
-from orch.quoting import Raw, heredoc, shell_line
+from orch.quoting import Raw, heredoc, shell_line, word
 from orch.runtimes import runtime_of
 from orch.sections.lines import banner
 
@@ -16,7 +16,10 @@ def modules(job):
     lines = list(banner("modules"))
     if job.site.purge_modules:
         lines.append("module purge")
-    lines.extend(shell_line("module", "load", name) for name in names)
+    # a module that is not there fails the job here, saying so, not later as a missing program
+    lines.extend("%s || orch_fail %s 1" % (shell_line("module", "load", name),
+                                           word("module load %s failed (site %s)" % (name, job.site.source or job.site.name)))
+                 for name in names)
     return tuple(lines)
 
 
