@@ -3,10 +3,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, bash_syntax, shellcheck
 from orch import render_job
 from orch.cli.images import jobs_of_files
-from orch.pulling import pull_script
+from orch.pulling import images_of, pull_script
 from orch.recipe import load_job
 from orch.runtimes import runtime_of
 
@@ -53,29 +55,38 @@ def orch(tmp_path, *args, bin_dir):
     return subprocess.run([sys.executable, "-m", "orch", *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_pull_makes_each_image_of_an_experiment_once_where_its_jobs_look(tmp_path):
-    bin_dir = stand_ins(tmp_path, CH_STAND_INS)
-    pulled = orch(tmp_path, "pull", STUDY, "--site", "local", "--runtime", "charliecloud", bin_dir=bin_dir)
+APPTAINER_STAND_IN = {
+    # apptainer pull|build --force TARGET SOURCE
+    "apptainer": 'echo "apptainer $*" >> "$ORCH_CALLS"; printf "sif of %s\\n" "$4" > "$3"',
+}
+PULLED = ["grafana/grafana:latest", "prom/prometheus:latest", "quay.io/prometheus/node-exporter:v1.8.2", "redis:7-alpine"]
+
+
+@pytest.mark.parametrize("runtime", ["apptainer", "charliecloud"])
+def test_pull_makes_each_image_of_an_experiment_once_where_its_jobs_look(runtime, tmp_path):
+    bin_dir = stand_ins(tmp_path, CH_STAND_INS if runtime == "charliecloud" else APPTAINER_STAND_IN)
+    pulled = orch(tmp_path, "pull", STUDY, "--site", "local", "--runtime", runtime, bin_dir=bin_dir)
     assert pulled.returncode == 0 and pulled.stdout == "", pulled.stderr
     calls = (tmp_path / "calls").read_text().splitlines()
-    pulls = sorted(c.split()[2] for c in calls if c.startswith("ch-image pull"))
-    # prometheus, grafana, redis (service and client share it), node_exporter beside each member
-    assert pulls == ["grafana/grafana:latest", "prom/prometheus:latest", "quay.io/prometheus/node-exporter:v1.8.2",
-                     "redis:7-alpine"], calls
-    assert "orch pull: ready: %s/images/redis+7-alpine" % tmp_path in pulled.stderr  # progress as it goes
-    # each job finds its image there, made from its own source: nothing to fetch, even where nothing may be
-    for job in jobs_of_files([STUDY], site="local", runtime="charliecloud"):
-        image = runtime_of(job).image(job.set(site=job.site.set(pull="never")), "docker://redis:7-alpine")
-        if "redis" in job.kind:
+    # prometheus, grafana, redis (service and client share it), node_exporter beside each member: each once
+    pulls = sorted(c.split()[-1 if runtime == "apptainer" else 2].split("://")[-1] for c in calls if " pull " in c)
+    assert pulls == PULLED, calls
+    assert "orch pull: ready: " in pulled.stderr  # progress as it goes
+    # every job finds every image it uses there, made from its own source: nothing to fetch, even where nothing may be
+    for job in jobs_of_files([STUDY], site="local", runtime=runtime):
+        strict = job.set(site=job.site.set(pull="never"))
+        for source, sidecar in images_of(job):
+            lines = runtime_of(job).image(strict, source, sidecar=sidecar)
             check = subprocess.run(["bash", "-euc", "\n".join(("orch_fail() { echo \"$1\"; exit 1; }",
-                                                                'ORCH_RUN_DIR=%s' % tmp_path) + image)],
-                                   env=dict(os.environ, ORCH_IMAGE_DIR=str(tmp_path / "images")), capture_output=True, text=True)
-            assert check.returncode == 0, check.stdout + check.stderr
-    again = orch(tmp_path, "pull", STUDY, "--site", "local", "--runtime", "charliecloud", bin_dir=bin_dir)
+                                                                'ORCH_RUN_DIR=%s' % tmp_path) + lines)],
+                                   env=dict(os.environ, ORCH_IMAGE_DIR=str(tmp_path / "images"), HOME=str(tmp_path / "home")),
+                                   capture_output=True, text=True)
+            assert check.returncode == 0, (job.name, source, check.stdout + check.stderr)
+    again = orch(tmp_path, "pull", STUDY, "--site", "local", "--runtime", runtime, bin_dir=bin_dir)
     assert again.returncode == 0 and (tmp_path / "calls").read_text().splitlines() == calls  # nothing made twice
-    forced = orch(tmp_path, "pull", str(ROOT / "recipes/services/redis.yaml"), "--site", "local", "--runtime", "charliecloud",
+    forced = orch(tmp_path, "pull", str(ROOT / "recipes/services/redis.yaml"), "--site", "local", "--runtime", runtime,
                   "--force", bin_dir=bin_dir)
-    assert forced.returncode == 0 and len((tmp_path / "calls").read_text().splitlines()) == len(calls) + 2
+    assert forced.returncode == 0 and len((tmp_path / "calls").read_text().splitlines()) > len(calls)
 
 
 def test_a_failed_pull_says_what_failed_and_exits_non_zero(tmp_path):
