@@ -54,10 +54,10 @@ def run(argv, *, input=None, timeout=60, remote=None, env=None, stream=None):
     if env is not None:
         options["_env"] = dict(env)
     if stream is not None:
+        # returns None: sh stops calling back once a callback returns something true
         def forward(chunk):
             stream.write(chunk)
             stream.flush()
-            # None: sh stops calling back once a callback returns true
 
         options["_out"] = options["_err"] = forward
     try:
