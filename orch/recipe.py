@@ -6,18 +6,19 @@ raises ``RecipeError`` listing every problem as ``FILE:LINE: field: message``.
 """
 import hashlib
 import re
-from urllib.parse import urlsplit
 
 from pyrsistent import pmap
 
 from orch import schema
 from orch.errors import Problem, RecipeError
 from orch.kinds import KINDS, kind_named
-from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, Target, frozen
+from orch.quoting import Literal
+from orch.recipe_checks import SECRET_ENV, child, keys_of, literal_names, structure_problems, value_problems
+from orch.recipe_parameters import as_sweep, given_twice, in_both, parameters_spec, read_sweep, target_of, target_port, unaliased
+from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, frozen
 from orch.sites import site_named
-from orch.sweep import Sweep
 
-__all__ = ("load_job", "read_recipe", "parse_job", "recipe_id", "RUNTIME_NAMES", "COMMON_FIELDS")
+__all__ = ("load_job", "read_recipe", "parse_job", "read_sweep", "recipe_id", "RUNTIME_NAMES", "COMMON_FIELDS")
 
 RUNTIME_NAMES = ("apptainer", "host")
 
@@ -89,8 +90,11 @@ CLIENT_FIELDS = {
         }
     ),
     "target_endpoint": schema.Text(pattern=r"https?://[^\s/?#]+(?::\d+)?(?:/\S*)?", hint="an http(s) URL with a host"),
-    "script": schema.Mapping({"name": schema.Text(), "local_path": schema.Text(), "remote_path": schema.Text()}),
-    "output": schema.Mapping({"file": schema.Text(), "shared_dir": schema.Text()}),
+    # the seed's benchmark script: orch's own load generator runs in its place (recipe_checks)
+    "script": schema.Mapping({"name": schema.Text(allow_empty=False), "local_path": schema.Text(), "remote_path": schema.Text()},
+                             required=("name",)),
+    # where copies of the results go (the seed's output file and shared directory)
+    "output": schema.Mapping({"file": schema.Text(allow_empty=False), "shared_dir": schema.Text(allow_empty=False)}),
 }
 
 TOP_LEVEL = ("service", "client", "monitoring")
@@ -105,29 +109,6 @@ def recipe_id(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
 
-def _parameters_spec(kind):
-    fields = dict(kind.fields)
-    for alias, target in kind.aliases.items():
-        fields[alias] = kind.fields[target]
-    return schema.Mapping(fields)
-
-
-def read_sweep(kind, node, path):
-    """``({parameter: Sweep}, problems)`` for a ``sweep:`` mapping node, checked against a client kind's parameters.
-
-    Every list is swept (text lists included); a bare value is a sweep of one.
-    """
-    values, problems = _parameters_spec(kind).read(node, path)
-    if problems:
-        return {}, problems
-    values, problems = _unalias(kind, values, node, path)
-    return {name: _as_sweep(value) for name, value in values.items()}, problems
-
-
-def _as_sweep(values):
-    return values if isinstance(values, Sweep) else Sweep(values if isinstance(values, tuple) else (values,))
-
-
 def _block_spec(role, kind):
     fields = dict(COMMON_FIELDS)
     if role == "service":
@@ -136,9 +117,9 @@ def _block_spec(role, kind):
             fields.update(kind.fields)
     else:
         fields.update(CLIENT_FIELDS)
-        fields["parameters"] = _parameters_spec(kind) if kind is not None else _AnyMapping()
+        fields["parameters"] = parameters_spec(kind) if kind is not None else _AnyMapping()
         # parameter -> list of values: one array task per combination (as several values in parameters:)
-        fields["sweep"] = _parameters_spec(kind) if kind is not None else _AnyMapping()
+        fields["sweep"] = parameters_spec(kind) if kind is not None else _AnyMapping()
     return schema.Mapping(fields, required=("name",))
 
 
@@ -149,93 +130,84 @@ class _AnyMapping:
         return {}, []
 
 
-def _unalias(kind, parameters, node, path):
-    """Seed parameter names mapped onto orch's; a parameter given under two names is a problem."""
-    values, problems, given_as = {}, [], {}
-    line_of = {key.data: schema.key_line(node, key.data) for key, _ in node.items()} if node is not None else {}
-    for name, value in parameters.items():
-        canonical = kind.aliases.get(name, name)
-        if canonical in given_as:
-            problems.append(
-                (line_of.get(name, 0), "%s.%s" % (path, name), "same parameter as %s (given twice)" % given_as[canonical])
-            )
-            continue
-        given_as[canonical] = name
-        values[canonical] = value
-    return values, problems
 
-
-def _env_settings(kind, block, node, path):
+def _env_settings(kind, node, path):
     """Kind fields the seed sets through environment variables, validated like the fields themselves."""
     settings, problems = {}, []
-    env_node = _child(node, "environment")
-    for name, _ in block.get("environment", ()):
+    env = child(node, "environment")
+    given = set(keys_of(node))
+    for name in keys_of(env):
         field_name = kind.env_fields.get(name)
-        if field_name is None or field_name in block:
+        if field_name is None or field_name in given:
             continue
-        value, field_problems = kind.fields[field_name].read(_child(env_node, name), "%s.environment.%s" % (path, name))
-        problems.extend(field_problems)
-        if not field_problems:
+        value, found = kind.fields[field_name].read(child(env, name), "%s.environment.%s" % (path, name))
+        problems.extend(found)
+        if not found:
             settings[field_name] = value
     return settings, problems
-
-
-RESERVED_ENV = re.compile(r"ORCH_\w*|SLURM_\w*|IFS|BASH\w*")
-
-
-def _rules(role, block, node, path):
-    """Rules across fields: ``(line, field, message)`` for each one broken."""
-    broken = []
-    for name, _ in block.get("environment", ()):
-        if RESERVED_ENV.fullmatch(name):
-            line = schema.key_line(_child(node, "environment"), name)
-            broken.append((line, "%s.environment.%s" % (path, name), "is reserved (orch's, SLURM's and bash's own variables)"))
-    if role == "client" and "args" in block and "command" not in block:
-        broken.append((schema.key_line(node, "args"), path + ".args", "a client's args go with its own command: set command too"))
-    return broken
-
-
-def _child(node, key):
-    for child_key, child in node.items():
-        if child_key.data == key:
-            return child
-    return None
-
-
-def _target(kind, block, path, node):
-    """The client's target: a URL (``target_endpoint``) or a service found by name."""
-    service = block.get("target_service", {})
-    name = service.get("name") or kind.target
-    target_kind = kind_named(name, KINDS) if name else None
-    check = service.get("health_check_endpoint")
-    # the recipe's path first; the kind's own as well, since the seed's recipes name
-    # paths that newer servers dropped (Chroma's v1 heartbeat)
-    paths = [check] if check and check.startswith("/") else []
-    if target_kind and target_kind.health_path and target_kind.health_path not in paths:
-        paths.append(target_kind.health_path)
-    wait = block.get("parameters", {}).get("wait_for_service", 300)
-    target = Target(name=name, port=service.get("port"), health_check_endpoint=check, kind=target_kind and target_kind.name,
-                    health_paths=tuple(paths), wait=wait)
-    url = block.get("target_endpoint")
-    if url:
-        parts = urlsplit(url)
-        default_port = 443 if parts.scheme == "https" else 80
-        try:
-            port = parts.port or default_port
-        except ValueError:
-            line = schema.line_of(_child(node, "target_endpoint"))
-            return None, [(line, path + ".target_endpoint", "%r has an invalid port" % url)]
-        target = target.set(endpoint=url, host=parts.hostname, port=port, scheme=parts.scheme)
-    return target, []
 
 
 def _problems(filename, items):
     return [Problem(filename, line, field, message) for line, field, message in items]
 
 
+def _document(text, filename):
+    """The parsed document, or a ``RecipeError`` for text that is not YAML."""
+    try:
+        return schema.read_document(text)
+    except Exception as error:  # strictyaml and ruamel raise many types, all with a mark
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        message = getattr(error, "problem", None) or str(error).strip().splitlines()[-1]
+        raise RecipeError([Problem(filename, line, "", "not a valid recipe: %s" % message)]) from None
+
+
+def _block(document, filename, part):
+    """``(role, block name, block node, problems)``; a ``RecipeError`` when there is no block to read at all."""
+    if not document.is_mapping():
+        raise RecipeError([Problem(filename, 1, "", "a recipe is a mapping with a service: or client: block")])
+    keys = [key.data for key, _ in document.items()]
+    problems = [
+        Problem(filename, schema.key_line(document, key), key, "unknown top-level block (expected service: or client:)")
+        for key in keys
+        if key not in TOP_LEVEL
+    ]
+    roles = [k for k in keys if k in ("service", "client")]
+    if len(roles) != 1:
+        message = "has both service: and client:" if roles else "has neither service: nor client:"
+        raise RecipeError(problems + [Problem(filename, 1, "", "the recipe %s" % message)])
+    wanted = part or roles[0]
+    if wanted not in keys:
+        raise RecipeError(problems + [Problem(filename, 1, wanted, "the recipe has no %s: block" % wanted)])
+    node = document[wanted]
+    if not node.is_mapping():
+        raise RecipeError(problems + [Problem(filename, schema.line_of(node), wanted, "expected a mapping of fields")])
+    return ("client" if wanted == "client" else "service"), wanted, node, problems
+
+
+def _option_problems(site, runtime, job_id, run_dir, endpoints_dir, python):
+    """``(site profile or None, problems)`` of the command line's options, as ``(line, field, message)``."""
+    found, profile = [], None
+    try:
+        profile = site_named(site)
+    except KeyError as error:
+        found.append((0, "--site", str(error.args[0])))
+    if job_id is not None and not re.fullmatch(NAME, job_id):
+        found.append((0, "--id", "%r: use letters, digits and _ . - only" % job_id))
+    for option, path in (("--run-dir", run_dir), ("--endpoints-dir", endpoints_dir), ("--python", python)):
+        if path is not None and not re.fullmatch(SAFE_PATH, path):
+            found.append((0, option, "%r: use letters, digits and _ . / + - only (it goes into #SBATCH lines)" % path))
+    if runtime not in RUNTIME_NAMES:
+        found.append((0, "--runtime", "unknown runtime %r (known: %s)" % (runtime, ", ".join(RUNTIME_NAMES))))
+    return profile, found
+
+
 def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer", job_id=None, run_dir=None,
               endpoints_dir=None, part=None, kinds=None, python=None):
     """Return the ``Job`` a recipe's text describes, or raise ``RecipeError`` with every problem.
+
+    Every check runs whatever else is wrong with the file (the field types, the rules across
+    fields, the command line's options), so one run reports all of a file's problems.
 
     + site: a site profile name (``meluxina``, ``local``)
     + runtime: ``apptainer`` or ``host``
@@ -247,34 +219,10 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
       default ``python3`` from the node's PATH)
     """
     table = KINDS if kinds is None else kinds
-    try:
-        document = schema.read_document(text)
-    except Exception as error:  # strictyaml and ruamel raise many types, all with a mark
-        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        message = getattr(error, "problem", None) or str(error).strip().splitlines()[-1]
-        raise RecipeError([Problem(filename, line, "", "not a valid recipe: %s" % message)]) from None
-    if not document.is_mapping():
-        raise RecipeError([Problem(filename, 1, "", "a recipe is a mapping with a service: or client: block")])
-    keys = [key.data for key, _ in document.items()]
-    problems = [
-        Problem(filename, schema.key_line(document, key.data), key.data, "unknown top-level block (expected service: or client:)")
-        for key, _ in document.items()
-        if key.data not in TOP_LEVEL
-    ]
-    roles = [k for k in keys if k in ("service", "client")]
-    if len(roles) != 1:
-        message = "has both service: and client:" if roles else "has neither service: nor client:"
-        raise RecipeError(problems + [Problem(filename, 1, "", "the recipe %s" % message)])
-    wanted = part or roles[0]
-    if wanted not in keys:
-        raise RecipeError(problems + [Problem(filename, 1, wanted, "the recipe has no %s: block" % wanted)])
-    role = "client" if wanted == "client" else "service"
-    node = document[wanted]
-    if not node.is_mapping():
-        raise RecipeError(problems + [Problem(filename, schema.line_of(node), wanted, "expected a mapping of fields")])
+    document = _document(text, filename)
+    role, wanted, node, problems = _block(document, filename, part)
 
-    name_node = _child(node, "name")
+    name_node = child(node, "name")
     kind = None
     if name_node is not None and name_node.is_scalar():
         kind = kind_named(name_node.data, table)
@@ -284,54 +232,51 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
                                     "unknown %s kind %r (known: %s)" % (role, name_node.data, ", ".join(known))))
             kind = None
     block, found = _block_spec(role, kind).read(node, wanted)
-    problems.extend(_problems(filename, found))
-    problems.extend(_problems(filename, _rules(role, block, node, wanted)))
+    found += structure_problems(role, kind, table, node, wanted)
     if part == "monitoring" and kind is not None and kind.name != "prometheus":
-        problems.append(Problem(filename, schema.line_of(name_node), "monitoring.name", "the monitoring: block is a prometheus"))
-    if part is None and "monitoring" in keys:
+        found.append((schema.line_of(name_node), "monitoring.name", "the monitoring: block is a prometheus"))
+    if part is None and "monitoring" in keys_of(document):
         # the seed's companion block is checked with the rest, though rendered only on request
         try:
             parse_job(text, filename, site=site, runtime=runtime, part="monitoring", kinds=kinds)
         except RecipeError as error:
             problems.extend(p for p in error.problems if p.field.startswith("monitoring"))
+    if role == "client":
+        found += target_port(block, node, wanted)
+    settings, parameters = {}, {}
+    if kind is not None:
+        env_settings, more = _env_settings(kind, node, wanted)
+        settings = dict(env_settings, **{name: block[name] for name in kind.fields if role == "service" and name in block})
+        found += more
+        if role == "client":
+            found += given_twice(kind, child(node, "parameters"), wanted + ".parameters")
+            found += given_twice(kind, child(node, "sweep"), wanted + ".sweep")
+            found += in_both(kind, node, wanted)
+            parameters = unaliased(kind, block.get("parameters", {}))
+            # every list in sweep: is swept, text lists (tests, workload) included
+            parameters.update({name: as_sweep(v) for name, v in unaliased(kind, block.get("sweep", {})).items()})
+        found += value_problems(role, kind, block, settings, parameters, node, wanted)
+    site_profile, more = _option_problems(site, runtime, job_id, run_dir, endpoints_dir, python)
+    problems.extend(_problems(filename, found + more))
     if kind is None or problems:
         raise RecipeError(problems)
+    return _job(text, role, kind, block, settings, parameters, site_profile,
+                runtime=runtime, job_id=job_id, run_dir=run_dir, endpoints_dir=endpoints_dir, python=python)
 
-    settings = {name: block[name] for name in kind.fields if role == "service" and name in block}
-    env_settings, found = _env_settings(kind, block, node, wanted)
-    problems.extend(_problems(filename, found))
-    parameters, target = {}, None
-    if role == "client":
-        parameters, found = _unalias(kind, block.get("parameters", {}), _child(node, "parameters"), wanted + ".parameters")
-        problems.extend(_problems(filename, found))
-        swept, found = _unalias(kind, block.get("sweep", {}), _child(node, "sweep"), wanted + ".sweep")
-        problems.extend(_problems(filename, found))
-        for name, values in swept.items():
-            if name in parameters:
-                line = schema.key_line(_child(node, "sweep"), name)
-                problems.append(Problem(filename, line, "%s.sweep.%s" % (wanted, name), "also set in parameters: give it in one place"))
-            # every list in sweep: is swept, text lists (tests, workload) included
-            parameters[name] = _as_sweep(values)
-        target, found = _target(kind, block, wanted, node)
-        problems.extend(_problems(filename, found))
-    try:
-        site_profile = site_named(site)
-    except KeyError as error:
-        problems.append(Problem(filename, 0, "--site", str(error.args[0])))
-    if job_id is not None and not re.fullmatch(NAME, job_id):
-        problems.append(Problem(filename, 0, "--id", "%r: use letters, digits and _ . - only" % job_id))
-    for option, path in (("--run-dir", run_dir), ("--endpoints-dir", endpoints_dir), ("--python", python)):
-        if path is not None and not re.fullmatch(SAFE_PATH, path):
-            problems.append(Problem(filename, 0, option, "%r: use letters, digits and _ . / + - only (it goes into #SBATCH lines)" % path))
-    if runtime not in RUNTIME_NAMES:
-        problems.append(Problem(filename, 0, "--runtime", "unknown runtime %r (known: %s)" % (runtime, ", ".join(RUNTIME_NAMES))))
-    if problems:
-        raise RecipeError(problems)
 
+def _environment(kind, block, parameters):
+    """The recipe's variables, in order; those orch takes literally (passwords, the kind's own settings) as ``Literal``."""
+    literal = literal_names(kind, parameters)
+    return tuple((name, Literal(value) if name in literal or SECRET_ENV.search(name) else value)
+                 for name, value in block.get("environment", ()))
+
+
+def _job(text, role, kind, block, settings, parameters, site_profile, *, runtime, job_id, run_dir, endpoints_dir, python):
     the_id = job_id or recipe_id(text)
     job_name = "%s_%s" % (block["name"], the_id)
     container = block.get("container", {})
     health = block.get("health_check", {})
+    binds = tuple(container.get("bind_mounts", ())) + (tuple(kind.binds(settings)) if runtime == "apptainer" else ())
     return Job(
         role=role,
         kind=kind.name,
@@ -346,10 +291,10 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
             image_path=container.get("image_path"),
             build_commands=container.get("build_commands", ()),
             force_rebuild=container.get("force_rebuild", False),
-            bind_mounts=container.get("bind_mounts", ()),
+            bind_mounts=binds,
         ),
         resources=Resources(**block.get("resources", {})),
-        environment=block.get("environment", ()),
+        environment=_environment(kind, block, parameters),
         ports=block.get("ports", ()),
         health=HealthCheck(**{k: v for k, v in health.items()}),
         cadvisor=block.get("enable_cadvisor", False),
@@ -357,11 +302,13 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime="apptainer"
         node_exporter=block.get("enable_node_exporter", False),
         setup_script=block.get("setup_script"),
         init_script=block.get("init_script"),
-        settings=frozen(dict(env_settings, **settings)),
+        settings=frozen(settings),
         duration=block.get("duration"),
         parameters=pmap(parameters),
         sweep_parallelism=block.get("sweep_parallelism", 1),
-        target=target,
+        target=target_of(kind, block, parameters) if role == "client" else None,
+        script=frozen(block.get("script", {})),
+        output=frozen(block.get("output", {})),
         site=site_profile,
         runtime=runtime,
         driver_python=site_profile.python or python or "python3",

@@ -152,6 +152,10 @@ class Job(PClass):
     duration = field(type=OPTIONAL_INT, initial=None)
     parameters = field(initial=pmap())
     target = field(type=(Target, type(None)), initial=None)
+    # the seed's script: {name, local_path, remote_path} (orch's load generator runs in its place)
+    script = field(initial=pmap())
+    # copies of the results: {file, shared_dir}
+    output = field(initial=pmap())
     # where and how
     site = field(type=Site, mandatory=True)
     runtime = field(type=str, initial="apptainer")

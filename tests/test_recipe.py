@@ -126,6 +126,47 @@ INVALID = [
      "service.monitoring_targets[0].service_id", "exactly one"),
     ("ollama-model-injection", SERVICE % "  name: ollama\n  model: \"x\\\"; rm -rf /\"\n", 3, "service.model", "Ollama model name"),
     ("mysql-database-injection", SERVICE % "  name: mysql\n  database: \"db`; drop\"\n", 3, "service.database", "plain name"),
+    # variables orch, Apptainer or the client's target own
+    ("env-apptainer-setting", SERVICE % "  name: redis\n  environment:\n    APPTAINER_BINDPATH: /x\n", 4,
+     "service.environment.APPTAINER_BINDPATH", "Apptainer's own setting"),
+    ("env-target-of-a-client", CLIENT % "  name: redis_benchmark\n  environment:\n    TARGET_HOST: h\n", 4,
+     "client.environment.TARGET_HOST", "orch sets it from the client's target"),
+    ("env-readonly-bash", SERVICE % "  name: redis\n  environment:\n    SHELLOPTS: x\n", 4, "service.environment.SHELLOPTS", "bash's own"),
+    # fields that would be accepted and then do nothing
+    ("client-ports", CLIENT % "  name: redis_benchmark\n  ports: [6379]\n", 3, "client.ports", "listens on no port"),
+    ("client-health-check", CLIENT % "  name: redis_benchmark\n  health_check:\n    timeout: 5\n", 3, "client.health_check",
+     "target_service.health_check_endpoint"),
+    ("second-port", SERVICE % "  name: redis\n  ports:\n    - 6379\n    - 6380\n", 5, "service.ports[1]", "one port"),
+    ("init-script-on-redis", SERVICE % "  name: redis\n  init_script: FLUSHALL\n", 3, "service.init_script", "mysql and postgres"),
+    ("script-of-another-tool", CLIENT % "  name: chroma_benchmark\n  script:\n    name: my_bench.py\n", 4, "client.script.name",
+     "orch's own load generator runs in place of chroma_benchmark.py or chroma_parametric_benchmark.py"),
+    ("script-and-command", CLIENT % "  name: chroma_benchmark\n  command: x\n  script:\n    name: chroma_benchmark.py\n", 4,
+     "client.script", "give one of them"),
+    ("output-with-own-command", CLIENT % "  name: redis_benchmark\n  command: x\n  output:\n    file: /tmp/r.json\n", 4,
+     "client.output", "writes its own"),
+    ("output-file-twice", CLIENT % "  name: redis_benchmark\n  output:\n    file: /tmp/a\n  parameters:\n    output_file: /tmp/b\n", 6,
+     "client.parameters.output_file", "also given as output.file"),
+    ("parametric-mode-without-sweep", CLIENT % "  name: redis_benchmark\n  parameters:\n    parametric_mode: true\n", 4,
+     "client.parameters.parametric_mode", "nothing to sweep"),
+    ("parametric-mode-false-with-sweep", CLIENT % "  name: redis_benchmark\n  parameters:\n    parametric_mode: false\n"
+     "  sweep:\n    clients: [1, 2]\n", 4, "client.parameters.parametric_mode", "clients has several values"),
+    ("prompts-and-prompts-file", CLIENT % "  name: ollama_benchmark\n  parameters:\n    prompts: [a]\n    prompts_file: p.txt\n", 5,
+     "client.parameters.prompts_file", "also given as prompts"),
+    ("storage-path-not-absolute", SERVICE % "  name: prometheus\n  environment:\n    PROMETHEUS_STORAGE_PATH: data\n", 4,
+     "service.environment.PROMETHEUS_STORAGE_PATH", "absolute path"),
+    # args that would leave one of the kind's own fields without effect
+    ("redis-args-set-maxmemory-too", SERVICE % "  name: redis\n  maxmemory: 1gb\n  args: [\"--maxmemory\", \"2gb\"]\n", 4,
+     "service.args", "'--maxmemory' sets what maxmemory sets"),
+    ("seed-env-setting-and-args", SERVICE % "  name: redis\n  environment:\n    REDIS_PERSISTENCE: aof\n  args: [--appendonly, \"no\"]\n", 5,
+     "service.args", "'--appendonly' sets what persistence sets"),
+    ("prometheus-own-config", SERVICE % "  name: prometheus\n  scrape_interval: 5s\n  args: [--config.file=/etc/p.yml]\n", 4,
+     "service.args", "'--config.file' sets what scrape_interval sets"),
+    ("chroma-path-twice", SERVICE % "  name: chroma\n  persist_directory: /d\n  args: [run, --path, /e]\n", 4, "service.args",
+     "'--path' sets what persist_directory sets"),
+    ("postgres-c-option", SERVICE % "  name: postgres\n  max_connections: 50\n  args: [-c, max_connections=80]\n", 4, "service.args",
+     "'-c max_connections' sets what max_connections sets"),
+    ("args-to-another-program", SERVICE % "  name: redis\n  command: numactl\n  args: [redis-server]\n  persistence: aof\n", 4,
+     "service.args", "run as given by 'numactl', not redis-server: persistence would not take effect"),
 ]
 
 
@@ -143,6 +184,65 @@ def test_every_problem_is_reported_not_just_the_first():
     with pytest.raises(RecipeError) as caught:
         parse_job(text, "r.yaml")
     assert [p.line for p in caught.value.problems] == [3, 5, 6, 7]
+
+
+def test_problems_of_every_stage_are_reported_together():
+    text = (CLIENT % "  name: redis_benchmark\n  colour: red\n  environment:\n    1X: a\n    ORCH_X: b\n"
+            "  target_endpoint: http://h:99999\n  parameters:\n    clients: \"1,x,3\"\n    client_counts: 5\n"
+            "  sweep:\n    clients: [1, 2]\n")
+    with pytest.raises(RecipeError) as caught:
+        parse_job(text, "r.yaml", site="nowhere", run_dir="a b")
+    assert [(p.line, p.field) for p in caught.value.problems] == [
+        (0, "--run-dir"), (0, "--site"),
+        (3, "client.colour"),                           # the schema
+        (5, "client.environment.1X"),                   # the schema; the mapping's other names are still checked
+        (6, "client.environment.ORCH_X"),               # a reserved name
+        (7, "client.target_endpoint"),                  # its port
+        (9, "client.parameters.clients"),               # a value
+        (10, "client.parameters.client_counts"),        # a name given twice, whatever its value
+        (12, "client.sweep.clients"),                   # in parameters and sweep
+    ]
+
+
+def test_seed_environment_settings_are_checked_with_everything_else():
+    text = SERVICE % "  name: redis\n  ports: [0]\n  environment:\n    REDIS_PERSISTENCE: sometimes\n    9X: y\n"
+    with pytest.raises(RecipeError) as caught:
+        parse_job(text, "r.yaml")
+    assert [(p.line, p.field) for p in caught.value.problems] == [
+        (3, "service.ports[0]"), (5, "service.environment.REDIS_PERSISTENCE"), (6, "service.environment.9X")]
+
+
+def test_the_seeds_script_and_output_fields_take_effect():
+    job = load_job(SEED("seed_chroma_hd.yaml"))
+    assert job.script["name"] == "chroma_benchmark.py"
+    assert parse_job(CLIENT % "  name: redis_parametric_benchmark\n  script:\n    name: redis_parametric_benchmark.py\n").script
+    assert load_job(SEED("seed_ollama_parametric.yaml")).output == {"file": "/tmp/ollama_parametric.json", "shared_dir": "$SCRATCH"}
+
+
+def test_init_script_is_for_the_kinds_that_run_it():
+    for kind in ("mysql", "postgres"):
+        assert parse_job(SERVICE % ("  name: %s\n  init_script: SELECT 1;\n" % kind)).init_script == "SELECT 1;"
+
+
+def test_wait_for_service_may_be_given_in_sweep():
+    job = parse_job(CLIENT % "  name: redis_benchmark\n  sweep:\n    wait_for_service: 60\n    clients: [1, 2]\n")
+    assert job.target.wait == 60
+
+
+def test_a_swept_parameter_the_load_generator_never_gets_is_refused():
+    from orch import schema
+    from orch.kinds import register
+    from orch.kinds.client import client_kind
+
+    kinds = register(client_kind("labelled", target="redis", summary="a label it does not pass on",
+                                 parameters={"clients": schema.Numbers(1), "labels": schema.TextList()}, flags={"clients": "-c"}))
+    text = CLIENT % "  name: labelled\n  sweep:\n    labels: [a, b]\n    clients: [1, 2]\n"
+    with pytest.raises(RecipeError) as caught:
+        parse_job(text, "r.yaml", kinds=kinds)
+    assert [(p.line, p.field) for p in caught.value.problems] == [(4, "client.sweep.labels")]
+    assert "identical tasks" in caught.value.problems[0].message
+    # a recipe's own program reads every value (ORCH_PARAM_LABELS): nothing identical there
+    assert parse_job(text.replace("  sweep:", "  command: mine\n  sweep:"), kinds=kinds).parameters["labels"] == ("a", "b")
 
 
 def test_unknown_kind_still_reports_the_other_problems():

@@ -5,7 +5,7 @@ from orch.quoting import Literal, Raw
 from orch.sections import client_sections
 from orch.sweep import fixed
 
-__all__ = ("client_kind", "flag_words", "password_environment", "COMMON_PARAMETERS")
+__all__ = ("client_kind", "flag_words", "password_environment", "Each", "COMMON_PARAMETERS")
 
 # seed parameters orch accepts and handles itself rather than passing on
 COMMON_PARAMETERS = {
@@ -26,18 +26,28 @@ def password_environment(variable):
     return pairs
 
 
+class Each(str):
+    """An option given once per value, as ``--option=value``, the value taken literally (free text: prompts)."""
+
+    __slots__ = ()
+
+
 def flag_words(flags, values):
     """Words for one combination: ``flags`` maps parameter -> option; True booleans give bare options.
 
     >>> flag_words({"clients": "--clients", "csv": "--csv"}, {"clients": 50, "csv": True, "x": 1})
     ('--clients', '50', '--csv')
+    >>> flag_words({"prompts": Each("--prompt")}, {"prompts": ("a, b", "$HOME")})
+    ('--prompt=a, b', '--prompt=$HOME')
     """
     words = []
     for name, option in flags.items():
         if name not in values:
             continue
         value = values[name]
-        if value is True:
+        if isinstance(option, Each):
+            words.extend(Literal("%s=%s" % (option, v)) for v in (value if isinstance(value, tuple) else (value,)))
+        elif value is True:
             words.append(option)
         elif value is False:
             continue
@@ -48,7 +58,8 @@ def flag_words(flags, values):
     return tuple(words)
 
 
-def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source=None, env=None, program=None):
+def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source=None, env=None, program=None,
+                reads=None, exclusive=()):
     """A client kind whose load generator is orch's ``orch.clients.<name>``, or a native tool run as it is.
 
     + docker_source: the image of the native tool the load generator drives (redis-benchmark,
@@ -56,12 +67,15 @@ def client_kind(name, target, summary, parameters, flags, aliases=(), docker_sou
     + env: ``job -> pairs`` of environment variables the load generator gets (the recipe's own win)
     + program: ``job -> words`` of a native tool (in the client's image, through the runtime) that needs
       no wrapper of orch's: its flags follow, and no ``--output`` is added (``ORCH_RESULT`` is in its environment)
+    + reads: ``parameters -> names`` of environment variables the load generator reads (``Kind.reads_env``)
+    + exclusive: groups of parameters of which a recipe may give one only
 
     orch's load generator runs on the node, with the Python the job was submitted from
     (``Job.driver_python``), outside the image; only its native tool runs inside.
     """
     if program is not None:
-        return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, None, None)
+        return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, None, None, reads,
+                     exclusive)
 
     def driver(job):
         return (
@@ -71,10 +85,10 @@ def client_kind(name, target, summary, parameters, flags, aliases=(), docker_sou
         )
 
     return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, driver, ("--output",),
-                 "orch.clients." + name)
+                 "orch.clients." + name, reads, exclusive)
 
 
-def _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, output, module):
+def _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, output, module, reads, exclusive):
     def arguments(job, values):
         return flag_words(flags, values)
 
@@ -86,5 +100,8 @@ def _kind(name, target, summary, parameters, flags, aliases, docker_source, env,
         aliases=dict(aliases),
         docker_source=docker_source,
         target=target,
+        reads_env=reads or (lambda parameters: ()),
+        passed=frozenset(flags),
+        exclusive=tuple(tuple(group) for group in exclusive),
         sections=client_sections(program, arguments, docker_source, env=env, output=output, driver=module),
     )

@@ -3,8 +3,7 @@ from orch import schema
 from orch.kinds.common import command_or, local_url, setting
 from orch.kinds.service import service_kind
 from orch.quoting import Raw, shell_line, word
-from orch.runtimes import runtime_of
-from orch.sections import banner, service_port
+from orch.sections import banner, in_environment, service_port
 
 __all__ = ("KIND",)
 
@@ -31,7 +30,7 @@ def model_ready(job):
     model = setting(job, "model")
     if not model:
         return ()
-    pull = runtime_of(job).wrap(job, ("ollama", "pull", model))
+    pull = in_environment(job, ("ollama", "pull", model))
     url = local_url(service_port(job, PORT), "/api/generate")
     load = ("curl", "-fsS", "-o", "/dev/null", "--max-time", "900", "-H", "Content-Type: application/json",
             "-d", warm_request(model, setting(job, "gpu_layers")), url)

@@ -1,6 +1,6 @@
 """ollama_benchmark: streams generations from the target Ollama and times every token."""
 from orch import schema
-from orch.kinds.client import client_kind
+from orch.kinds.client import Each, client_kind
 
 __all__ = ("KIND",)
 
@@ -45,7 +45,9 @@ KIND = client_kind(
         "request_rate": "--request-rate",
         "arrival": "--arrival",
         "prompts_file": "--prompts-file",
+        "prompts": Each("--prompt"),
         "warmup": "--warmup",
         "timeout": "--timeout",
     },
+    exclusive=(("prompts", "prompts_file"),),
 )

@@ -1,14 +1,16 @@
 """A client's job: find its target (endpoint file or URL), wait until it answers, run the load for this sweep point."""
 from toolz import curry
 
-from orch.quoting import Raw, assignment, shell_line, word
+from orch.quoting import BARE, Raw, assignment, literal, shell_line, word
 from orch.runtimes import runtime_of
+from orch.sections.environment import in_environment, recipe_word, with_environment
 from orch.sections.lines import background, banner
 from orch.sections.monitoring import progress
 from orch.sections.probes import http_probe, tcp_probe
-from orch.sweep import combinations
+from orch.sweep import combinations, fixed
 
-__all__ = ("wait_for_target", "endpoint_reads", "await_endpoint", "target_probe", "parameter_exports", "sweep_cases", "benchmark")
+__all__ = ("wait_for_target", "endpoint_reads", "await_endpoint", "target_probe", "parameter_exports", "sweep_cases", "benchmark",
+           "result_copies")
 
 
 def target_probe(job):
@@ -151,6 +153,48 @@ def driver_check(module, job):
     return tuple(lines)
 
 
+TASK = Raw('-"${SLURM_ARRAY_TASK_ID:-0}"')
+
+
+def _copy_word(path, sweep):
+    """``path`` as a shell word; in a sweep, ``-<task>`` before its extension (``r.json`` -> ``r-3.json``)."""
+    if not sweep:
+        return word(path)
+    base = path.rsplit("/", 1)[-1]
+    dot = base.rfind(".")
+    if dot <= 0:
+        return word(path) + TASK
+    cut = len(path) - len(base) + dot
+    return word(path[:cut]) + TASK + word(path[cut:])
+
+
+def result_copies(job):
+    """Lines that copy this task's results where the recipe asks (``output_file``, ``output.file``, ``output.shared_dir``).
+
+    Only for orch's own load generator: a recipe's own command writes its results itself
+    (``output_file`` reaches it as ``ORCH_PARAM_OUTPUT_FILE``).
+    """
+    if job.command:
+        return ()
+    file = fixed(job.parameters).get("output_file") or job.output.get("file")
+    shared = job.output.get("shared_dir")
+    sweep = len(combinations(job)) > 1
+    copies = [_copy_word(file, sweep)] if file else []
+    if shared:
+        name = file.rsplit("/", 1)[-1] if file else None
+        copies.append(_copy_word(shared.rstrip("/") + "/" + name, sweep) if name else word(shared.rstrip("/") + "/")
+                      + '"${ORCH_RESULT##*/}"')
+    lines = []
+    for copy in copies:
+        lines.extend((
+            "orch_copy=%s" % ("'%s'" % copy if BARE.match(copy) else copy),
+            'mkdir -p "$(dirname "$orch_copy")" && cp "$ORCH_RESULT" "$orch_copy" '
+            '|| orch_fail "could not copy the results to $orch_copy" 1',
+            'orch_log "results copied to $orch_copy"',
+        ))
+    return tuple(lines)
+
+
 @curry
 def benchmark(program, arguments, job, output=("--output",), driver=False, tool_image=False):
     """Run the load generator and wait for it; its exit status ends the job.
@@ -164,31 +208,42 @@ def benchmark(program, arguments, job, output=("--output",), driver=False, tool_
     The recipe's own ``command``/``args``, when given, run instead (in the image).
     """
     lines = list(banner("benchmark"))
+    if job.script.get("name"):
+        lines.append("orch_log %s" % literal("script %s (the seed's): orch's %s load generator runs in its place"
+                                             % (job.script["name"], job.kind)))
     # exported: a recipe's own command can write its results there too
     lines.append('export ORCH_RESULT="$ORCH_RUN_DIR/results/${ORCH_JOB}-${SLURM_ARRAY_TASK_ID:-0}-${SLURM_JOB_ID:-$$}.json"')
     lines.extend(sweep_cases(arguments, job))
     wrap = runtime_of(job).wrap
     if job.command:
         # the recipe's own program: it reads this task's parameters from ORCH_PARAM_* (and ORCH_RESULT)
-        words = wrap(job, (job.command,) + (job.args or ()))
+        words = tuple(recipe_word(job, w) for w in (job.command,) + (job.args or ()))
+        shown, run = wrap(job, words), in_environment(job, words)
     else:
         words = tuple(program(job)) + (Raw('"${orch_args[@]}"'),)
         if output is not None:
             words += tuple(output) + (Raw('"$ORCH_RESULT"'),)
         if not driver:
-            words = wrap(job, words)
-        elif tool_image and wrap(job, ()):
-            # the native tool runs in the image: the driver puts these words before it
-            words += ("--",) + tuple(wrap(job, ()))
-    lines.append(shell_line("orch_log", "running:", *words))
+            shown, run = wrap(job, words), in_environment(job, words)
+        else:
+            if tool_image and wrap(job, ()):
+                # the native tool runs in the image: the driver puts these words before it (it passes
+                # the job's environment on, as it has it)
+                words += ("--",) + tuple(wrap(job, ()))
+            # orch's own load generator, on the node: the job's environment is its too
+            shown, run = words, with_environment(words)
+    lines.append(shell_line("orch_log", "running:", *shown))
     lines.extend(progress(job, "running"))
-    lines.extend(background(words, "ORCH_CLIENT_PID"))
+    lines.extend(background(run, "ORCH_CLIENT_PID"))
     lines.extend(('wait "$ORCH_CLIENT_PID"', "orch_status=$?") + progress(job, "finished", '"$orch_status"'))
     lines.extend(
         (
             "trap - TERM INT",
             "orch_stop_children",
             'if [ "$orch_status" -ne 0 ]; then orch_fail "%s exited with status $orch_status" "$orch_status"; fi' % job.kind,
+        )
+        + result_copies(job)
+        + (
             'orch_finish 0 "%s finished"' % job.kind,
             "exit 0",
         )

@@ -1,11 +1,12 @@
-"""What comes before the program starts: the site's modules, the environment, the container image, the recipe's setup_script."""
+"""What comes before the program starts: the site's modules, the container image, the recipe's setup_script."""
 from toolz import curry
 
-from orch.quoting import Raw, heredoc, shell_line
+from orch.quoting import Raw, heredoc, parts_word, shell_line
 from orch.runtimes import runtime_of
+from orch.sections.environment import in_environment, recipe_pairs
 from orch.sections.lines import banner
 
-__all__ = ("modules", "environment", "environment_with", "image", "setup_script")
+__all__ = ("modules", "image", "setup_script")
 
 
 def modules(job):
@@ -19,25 +20,6 @@ def modules(job):
     return tuple(lines)
 
 
-def environment(job, extra=()):
-    """The recipe's environment, exported to what runs inside the runtime.
-
-    ``extra`` pairs come first so that the recipe's own values win.
-    """
-    pairs = tuple(extra) + tuple(job.environment)
-    if not pairs:
-        return ()
-    export = runtime_of(job).export
-    return banner("environment") + tuple(export(name, value) for name, value in pairs)
-
-
-@curry
-def environment_with(defaults, job):
-    """``environment`` with the kind's defaults: ``defaults(job)`` gives (name, value) pairs."""
-    set_by_recipe = {name for name, _ in job.environment}
-    return environment(job, tuple((n, v) for n, v in defaults(job) if n not in set_by_recipe))
-
-
 @curry
 def image(docker_source, job):
     """Lines that make sure the container image is there (nothing for the host runtime)."""
@@ -46,15 +28,21 @@ def image(docker_source, job):
 
 
 def setup_script(job):
-    """The recipe's own ``setup_script``, verbatim, in a subshell so it cannot end the job early."""
+    """The recipe's own ``setup_script``, verbatim, in a subshell so it cannot end the job early.
+
+    It runs on the node with the recipe's variables (with the kind's too on the host runtime),
+    in a process of its own: the job's shell never gets them.
+    """
     if not job.setup_script:
         return ()
     lines = list(banner("setup_script (from the recipe, verbatim)"))
     lines.extend(heredoc(Raw('"$ORCH_RUN_DIR/state/setup.sh"'), job.setup_script))
-    # the recipe's environment is the script's too, whatever the runtime
-    names = " ".join(name for name, _ in job.environment)
-    run = 'bash "$ORCH_RUN_DIR/state/setup.sh"'
-    if names:
-        run = "(export %s; %s)" % (names, run)
+    # "$BASH": the recipe's PATH may not lead to bash
+    run = '"$BASH" "$ORCH_RUN_DIR/state/setup.sh"'
+    if job.runtime == "host":
+        run = shell_line(*in_environment(job, (Raw('"$BASH"'), Raw('"$ORCH_RUN_DIR/state/setup.sh"'))))
+    elif job.environment:
+        exports = " ".join("%s=%s" % (name, parts_word(found)) for name, found in recipe_pairs(job))
+        run = "(export %s; %s)" % (exports, run)
     lines.append('%s || orch_fail "setup_script exited with status $?" 1' % run)
     return tuple(lines)
