@@ -89,7 +89,8 @@ def environment():
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(sh=shell_word, assign=shell_assign, sbatch=sbatch_value, redis_string=redis_string)
+    env.filters.update(sh=shell_word, assign=shell_assign, sbatch=sbatch_value, redis_string=redis_string,
+                       literal=shlex.quote)
     env.tests["gpu"] = gpu_requested
     return env
 
@@ -213,6 +214,7 @@ def job_from_recipe(text, site=MELUXINA):
         name=block["name"],
         id=job_id,
         job_name=job_name,
+        description=block.get("description"),
         container_image=block.get("container_image"),
         command=block.get("command"),
         args=block.get("args"),  # None: the kind's own arguments

@@ -7,7 +7,7 @@ from orch import schema
 from orch.kinds.client import COMMON_PARAMETERS
 from orch.sweep import Sweep, swept
 
-__all__ = ("parameters_spec", "sweep_spec", "read_sweep", "client_parameters")
+__all__ = ("parameters_spec", "sweep_spec", "read_sweep", "given_twice", "client_parameters")
 
 
 def parameters_spec(kind):
@@ -39,30 +39,42 @@ def read_sweep(kind, node, path):
     Every list is swept (text lists included); a bare value is a sweep of one.
     """
     values, problems = sweep_spec(kind).read(node, path)
+    problems = problems + given_twice(kind, node, path)
     if problems:
         return {}, problems
-    values, problems = _unalias(kind, values, node, path)
-    return {name: _as_sweep(value) for name, value in values.items()}, problems
+    return {name: _as_sweep(value) for name, value in _unaliased(kind, values).items()}, problems
 
 
 def _as_sweep(values):
     return values if isinstance(values, Sweep) else Sweep(values if isinstance(values, tuple) else (values,))
 
 
-def _unalias(kind, parameters, node, path):
-    """Seed parameter names mapped onto orch's; a parameter given under two names is a problem."""
-    values, problems, given_as = {}, [], {}
-    line_of = {key.data: schema.key_line(node, key.data) for key, _ in node.items()} if node is not None else {}
-    for name, value in parameters.items():
+def _unaliased(kind, parameters):
+    """Seed parameter names mapped onto orch's."""
+    return {kind.aliases.get(name, name): value for name, value in parameters.items()}
+
+
+def given_twice(kind, node, path):
+    """A parameter given under two of its names (``clients`` and ``client_counts``), read from the names alone,
+    so that it is reported whatever is wrong with the values."""
+    problems, given_as = [], {}
+    for name in schema.keys_of(node):
+        if name not in kind.fields and name not in kind.aliases:
+            continue  # an unknown field: the schema says so
         canonical = kind.aliases.get(name, name)
         if canonical in given_as:
-            problems.append(
-                (line_of.get(name, 0), "%s.%s" % (path, name), "same parameter as %s (given twice)" % given_as[canonical])
-            )
-            continue
-        given_as[canonical] = name
-        values[canonical] = value
-    return values, problems
+            problems.append((schema.key_line(node, name), "%s.%s" % (path, name), "same parameter as %s (given twice)" % given_as[canonical]))
+        else:
+            given_as[canonical] = name
+    return problems
+
+
+def _in_both(kind, node, path):
+    """A parameter given in ``parameters`` and in ``sweep``, read from the names alone."""
+    fixed_names = {kind.aliases.get(name, name) for name in schema.keys_of(schema.child(node, "parameters"))}
+    sweep = schema.child(node, "sweep")
+    return [(schema.key_line(sweep, name), "%s.sweep.%s" % (path, name), "also set in parameters: give it in one place")
+            for name in schema.keys_of(sweep) if kind.aliases.get(name, name) in fixed_names]
 
 
 def _mode_rule(parameters):
@@ -77,16 +89,26 @@ def _mode_rule(parameters):
     return []
 
 
-def _checked(kind, parameters, node, path):
-    """Rules across parameters (the kind's, and parametric_mode's), each problem on the line where the
-    parameter (or its seed alias) is given."""
+def _passed_rule(kind, parameters):
+    """A swept parameter that orch's load generator never gets would make tasks that differ in nothing."""
+    if kind.passed is None:
+        return []
+    return [(name, "is not passed to %s's load generator: its values would make identical tasks" % kind.name)
+            for name, _ in swept(parameters) if name not in kind.passed]
+
+
+def _checked(kind, parameters, node, path, own_command):
+    """Rules across parameters (the kind's, parametric_mode's, and that a swept one is passed on), each problem
+    on the line where the parameter (or its seed alias) is given. A recipe's own command reads every value
+    (``ORCH_PARAM_*``): every swept parameter is passed to it."""
+    rules = _mode_rule(parameters) + (kind.check(parameters) if kind.check else [])
+    rules += [] if own_command else _passed_rule(kind, parameters)
     broken = []
-    for name, message in _mode_rule(parameters) + (kind.check(parameters) if kind.check else []):
+    for name, message in rules:
         where, line = path + ".parameters." + name, schema.line_of(node)
         for block in ("parameters", "sweep"):
             mapping = schema.child(node, block)
-            given = [key.data for key, _ in (mapping.items() if mapping is not None and mapping.is_mapping() else ())
-                     if kind.aliases.get(key.data, key.data) == name]
+            given = [key for key in schema.keys_of(mapping) if kind.aliases.get(key, key) == name]
             if given:
                 where, line = "%s.%s.%s" % (path, block, given[0]), schema.key_line(mapping, given[0])
                 break
@@ -98,14 +120,12 @@ def client_parameters(kind, block, node, path):
     """``({parameter: value}, problems)``: a client block's ``parameters:`` and ``sweep:`` under orch's names, merged.
 
     Every list in ``sweep:`` is swept, text lists (tests, workload) included; a parameter may be in one of the two.
+    Names are checked from the recipe's keys, so a parameter given twice is reported with whatever is wrong with its values.
     """
-    parameters, problems = _unalias(kind, block.get("parameters", {}), schema.child(node, "parameters"), path + ".parameters")
-    swept, found = _unalias(kind, block.get("sweep", {}), schema.child(node, "sweep"), path + ".sweep")
-    problems.extend(found)
-    for name, values in swept.items():
-        if name in parameters:
-            line = schema.key_line(schema.child(node, "sweep"), name)
-            problems.append((line, "%s.sweep.%s" % (path, name), "also set in parameters: give it in one place"))
-        parameters[name] = _as_sweep(values)
-    problems.extend(_checked(kind, parameters, node, path))
+    problems = given_twice(kind, schema.child(node, "parameters"), path + ".parameters")
+    problems += given_twice(kind, schema.child(node, "sweep"), path + ".sweep")
+    problems += _in_both(kind, node, path)
+    parameters = _unaliased(kind, block.get("parameters", {}))
+    parameters.update((name, _as_sweep(values)) for name, values in _unaliased(kind, block.get("sweep", {})).items())
+    problems += _checked(kind, parameters, node, path, "command" in block)
     return parameters, problems

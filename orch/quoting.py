@@ -27,6 +27,9 @@ __all__ = (
     "heredoc",
     "is_identifier",
     "VARIABLE",
+    "parts",
+    "substituted",
+    "parts_word",
 )
 
 VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -46,8 +49,10 @@ class Raw(str):
 
 
 class Literal(str):
-    """Text written by orch itself that must reach the command exactly, ``$`` and all
-    (a script handed to ``bash -c``): ``word`` single-quotes it whole."""
+    """Text that must reach the command exactly, ``$`` and all: ``word`` single-quotes it whole.
+
+    orch's own (a script handed to ``bash -c``), or a recipe value orch takes literally
+    (a password given as an environment variable)."""
 
     __slots__ = ()
 
@@ -100,6 +105,66 @@ def word(value):
     parts.append(_literal_part(text[position:]))
     joined = "".join(parts)
     return joined if joined else "''"
+
+
+def parts(value):
+    """``value`` as ``(kind, text)`` parts: ``("text", literal)``, ``("var", NAME)``, or ``("raw", shell)``.
+
+    A ``Literal`` is one text part and a ``Raw`` one shell part; otherwise each ``$NAME``/``${NAME}``
+    is a variable part, as ``word`` reads it.
+
+    >>> parts("${A}/x$B")
+    (('var', 'A'), ('text', '/x'), ('var', 'B'))
+    >>> parts(Literal("pa$x"))
+    (('text', 'pa$x'),)
+    """
+    if isinstance(value, Literal):
+        return (("text", str(value)),)
+    if isinstance(value, Raw):
+        return (("raw", str(value)),)
+    text = str(value)
+    found, position = [], 0
+    for match in VARIABLE.finditer(text):
+        if match.start() > position:
+            found.append(("text", text[position:match.start()]))
+        found.append(("var", match.group(1) or match.group(2)))
+        position = match.end()
+    if position < len(text):
+        found.append(("text", text[position:]))
+    return tuple(found)
+
+
+def substituted(value, known):
+    """The parts of ``value`` with each variable that ``known`` maps (NAME -> parts) replaced by its parts.
+
+    Substituting parts, not text, keeps a literal ``$`` literal however the pieces meet.
+
+    >>> substituted("${A}HOME", {"A": (("text", "$"),)})
+    (('text', '$'), ('text', 'HOME'))
+    """
+    found = []
+    for kind, text in parts(value):
+        found.extend(known[text] if kind == "var" and text in known else ((kind, text),))
+    return tuple(found)
+
+
+def parts_word(found):
+    """One shell word from parts: text single-quoted, variables ``"${NAME-}"``, shell parts as they are.
+
+    >>> parts_word((("text", "$"), ("text", "HOME")))
+    "'$HOME'"
+    >>> print(parts_word((("var", "HOME"), ("text", "/x y"))))
+    "${HOME-}"'/x y'
+    """
+    pieces, text = [], ""
+    for kind, value in found + (("end", ""),):
+        if kind == "text":
+            text += value  # neighbouring texts are quoted as one
+            continue
+        pieces.append(_literal_part(text))
+        text = ""
+        pieces.append('"${%s-}"' % value if kind == "var" else value)
+    return Raw("".join(pieces) or "''")
 
 
 def shell_line(*words):

@@ -12,9 +12,10 @@ from orch import schema
 from orch.effects.registry import sites_dir
 from orch.errors import Problem, RecipeError
 from orch.kinds import KINDS, kind_named
-from orch.kinds.health import endpoint_problem
 from orch.nodes import constraint_problem, expand_hostlist, hostlist_problem
 from orch.parameters import client_parameters, parameters_spec, read_sweep, sweep_spec
+from orch.quoting import Literal
+from orch.recipe_checks import SECRET_ENV, literal_names, structure_problems, value_problems
 from orch.records import NAME, SAFE_PATH, Container, HealthCheck, Job, Resources, frozen
 from orch.sites import RUNTIME_NAMES, resolve_site
 from orch.sweep import fixed
@@ -143,63 +144,90 @@ class _AnyMapping:
         return {}, []
 
 
-def _env_settings(kind, block, node, path):
-    """Kind fields the seed sets through environment variables, validated like the fields themselves."""
+def _env_settings(kind, node, path):
+    """Kind fields the seed sets through environment variables, validated like the fields themselves
+    (read from the nodes: checked whatever else is wrong with the block)."""
     settings, problems = {}, []
-    env_node = schema.child(node, "environment")
-    for name, _ in block.get("environment", ()):
+    env = schema.child(node, "environment")
+    given = set(schema.keys_of(node))
+    for name in schema.keys_of(env):
         field_name = kind.env_fields.get(name)
-        if field_name is None or field_name in block:
+        if field_name is None or field_name in given:
             continue
-        value, field_problems = kind.fields[field_name].read(schema.child(env_node, name), "%s.environment.%s" % (path, name))
-        problems.extend(field_problems)
-        if not field_problems:
+        value, found = kind.fields[field_name].read(schema.child(env, name), "%s.environment.%s" % (path, name))
+        problems.extend(found)
+        if not found:
             settings[field_name] = value
     return settings, problems
-
-
-RESERVED_ENV = re.compile(r"ORCH_\w*|SLURM_\w*|IFS|BASH\w*")
-
-
-def _rules(role, block, node, path):
-    """Rules across fields: ``(line, field, message)`` for each one broken."""
-    broken = []
-    for name, _ in block.get("environment", ()):
-        if RESERVED_ENV.fullmatch(name):
-            line = schema.key_line(schema.child(node, "environment"), name)
-            broken.append((line, "%s.environment.%s" % (path, name), "is reserved (orch's, SLURM's and bash's own variables)"))
-    if role == "client" and "args" in block and "command" not in block:
-        broken.append((schema.key_line(node, "args"), path + ".args", "a client's args go with its own command: set command too"))
-    return broken
-
-
-def _script_rule(kind, block, node, path):
-    """The seed's ``script:`` names its own benchmark script for the kind, which orch's load generator replaces;
-    a script of the user's own cannot run that way (``command``/``args`` run it)."""
-    name = block.get("script", {}).get("name")
-    ours = (kind.name + ".py", kind.name.replace("_benchmark", "_parametric_benchmark") + ".py")
-    if not name or name in ours:
-        return []
-    line = schema.line_of(schema.child(schema.child(node, "script"), "name"))
-    return [(line, path + ".script.name", "%r is not the older tool's script for %s (%s), which orch's own load "
-             "generator replaces: run a script of your own with command: and args:" % (name, kind.name, ", ".join(ours)))]
-
-
-def _endpoint_rule(kind, block, node, path):
-    """A service's ``health_check.endpoint`` against the rule every kind shares (``orch.kinds.health``)."""
-    endpoint = block.get("health_check", {}).get("endpoint")
-    ports = block.get("ports") or ()
-    why = endpoint and endpoint_problem(kind, endpoint, ports[0] if ports else kind.port)
-    return [(schema.key_line(schema.child(node, "health_check"), "endpoint"), path + ".health_check.endpoint", why)] if why else []
 
 
 def _problems(filename, items):
     return [Problem(filename, line, field, message) for line, field, message in items]
 
 
+def _document(text, filename):
+    """The parsed document, or a ``RecipeError`` for text that is not YAML."""
+    try:
+        return schema.read_document(text)
+    except Exception as error:  # strictyaml and ruamel raise many types, all with a mark
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        message = getattr(error, "problem", None) or str(error).strip().splitlines()[-1]
+        raise RecipeError([Problem(filename, line, "", "not a valid recipe: %s" % message)]) from None
+
+
+def _block(document, filename, part):
+    """``(role, block name, the file's service: or client:, block node, problems)``; a ``RecipeError``
+    when there is no block to read at all."""
+    if not document.is_mapping():
+        raise RecipeError([Problem(filename, 1, "", "a recipe is a mapping with a service: or client: block")])
+    keys = schema.keys_of(document)
+    problems = [
+        Problem(filename, schema.key_line(document, key), key, "unknown top-level block (expected service: or client:)")
+        for key in keys
+        if key not in TOP_LEVEL
+    ]
+    roles = [k for k in keys if k in ("service", "client")]
+    if len(roles) != 1:
+        message = "has both service: and client:" if roles else "has neither service: nor client:"
+        raise RecipeError(problems + [Problem(filename, 1, "", "the recipe %s" % message)])
+    wanted = part or roles[0]
+    if wanted not in keys:
+        raise RecipeError(problems + [Problem(filename, 1, wanted, "the recipe has no %s: block" % wanted)])
+    node = document[wanted]
+    if not node.is_mapping():
+        raise RecipeError(problems + [Problem(filename, schema.line_of(node), wanted, "expected a mapping of fields")])
+    return ("client" if wanted == "client" else "service"), wanted, roles[0], node, problems
+
+
+def _option_problems(filename, options, block, node, path):
+    """``(site profile or None, runtime, problems)`` of the command line's options (and the site's pull policy)."""
+    site, runtime, job_id, run_dir, endpoints_dir, python = options
+    problems, profile = [], None
+    try:
+        profile = resolve_site(site, (sites_dir(),))
+    except RecipeError as error:
+        problems.extend(error.problems)
+    runtime = runtime or (profile.runtime if profile else "apptainer")
+    if profile and profile.pull == "never" and block.get("container", {}).get("force_rebuild"):
+        problems.append(Problem(filename, schema.key_line(schema.child(node, "container"), "force_rebuild"), path + ".container.force_rebuild",
+                                "site %s lets no job fetch or build an image (pull: never): rebuild it with orch pull --force" % profile.name))
+    if job_id is not None and not re.fullmatch(NAME, job_id):
+        problems.append(Problem(filename, 0, "--id", "%r: use letters, digits and _ . - only" % job_id))
+    for option, value in (("--run-dir", run_dir), ("--endpoints-dir", endpoints_dir), ("--python", python)):
+        if value is not None and not re.fullmatch(SAFE_PATH, value):
+            problems.append(Problem(filename, 0, option, "%r: use letters, digits and _ . / + - only (it goes into #SBATCH lines)" % value))
+    if runtime not in RUNTIME_NAMES:
+        problems.append(Problem(filename, 0, "--runtime", "unknown runtime %r (known: %s)" % (runtime, ", ".join(RUNTIME_NAMES))))
+    return profile, runtime, problems
+
+
 def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_id=None, run_dir=None,
               endpoints_dir=None, part=None, kinds=None, python=None, whole=True):
     """Return the ``Job`` a recipe's text describes, or raise ``RecipeError`` with every problem.
+
+    Every check runs whatever else is wrong with the file (the field types, the rules across
+    fields, the command line's options), so one run reports all of a file's problems.
 
     + site: a site profile: its name (``meluxina``, ``local``, or one in ``~/.orch/sites``), its file, or a ``Site``
     + runtime: ``apptainer``, ``charliecloud`` or ``host`` (default: the site's)
@@ -212,32 +240,8 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
     + whole: check the file's other block too (``monitoring:``, or the rest when ``part`` selects it)
     """
     table = KINDS if kinds is None else kinds
-    try:
-        document = schema.read_document(text)
-    except Exception as error:  # strictyaml and ruamel raise many types, all with a mark
-        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        message = getattr(error, "problem", None) or str(error).strip().splitlines()[-1]
-        raise RecipeError([Problem(filename, line, "", "not a valid recipe: %s" % message)]) from None
-    if not document.is_mapping():
-        raise RecipeError([Problem(filename, 1, "", "a recipe is a mapping with a service: or client: block")])
-    keys = [key.data for key, _ in document.items()]
-    problems = [
-        Problem(filename, schema.key_line(document, key.data), key.data, "unknown top-level block (expected service: or client:)")
-        for key, _ in document.items()
-        if key.data not in TOP_LEVEL
-    ]
-    roles = [k for k in keys if k in ("service", "client")]
-    if len(roles) != 1:
-        message = "has both service: and client:" if roles else "has neither service: nor client:"
-        raise RecipeError(problems + [Problem(filename, 1, "", "the recipe %s" % message)])
-    wanted = part or roles[0]
-    if wanted not in keys:
-        raise RecipeError(problems + [Problem(filename, 1, wanted, "the recipe has no %s: block" % wanted)])
-    role = "client" if wanted == "client" else "service"
-    node = document[wanted]
-    if not node.is_mapping():
-        raise RecipeError(problems + [Problem(filename, schema.line_of(node), wanted, "expected a mapping of fields")])
+    document = _document(text, filename)
+    role, wanted, main, node, problems = _block(document, filename, part)
 
     name_node = schema.child(node, "name")
     kind = None
@@ -249,52 +253,44 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
                                     "unknown %s kind %r (known: %s)" % (role, name_node.data, ", ".join(known))))
             kind = None
     block, found = _block_spec(role, kind).read(node, wanted)
-    problems.extend(_problems(filename, found))
-    problems.extend(_problems(filename, _rules(role, block, node, wanted)))
-    if role == "service" and kind is not None:
-        problems.extend(_problems(filename, _endpoint_rule(kind, block, node, wanted)))
+    found += structure_problems(role, kind, node, wanted)
     if part == "monitoring" and kind is not None and kind.name != "prometheus":
-        problems.append(Problem(filename, schema.line_of(name_node), "monitoring.name", "the monitoring: block is a prometheus"))
+        found.append((schema.line_of(name_node), "monitoring.name", "the monitoring: block is a prometheus"))
     # the file is checked whole: the seed's companion monitoring: block with the rest, though rendered
     # only on request, and the rest with it when it is
-    other = roles[0] if part == "monitoring" else "monitoring"
-    if whole and other in keys:
+    other = main if part == "monitoring" else "monitoring"
+    if whole and other in schema.keys_of(document):
         try:
             parse_job(text, filename, site=site, runtime=runtime, part=None if part else "monitoring", kinds=kinds, whole=False)
         except RecipeError as error:
             problems.extend(p for p in error.problems if p.field.startswith(other))
+    settings, parameters, target = {}, {}, None
+    if kind is not None:
+        env_settings, more = _env_settings(kind, node, wanted)
+        settings = dict(env_settings, **{name: block[name] for name in kind.fields if role == "service" and name in block})
+        found += more
+        if role == "client":
+            parameters, more = client_parameters(kind, block, node, wanted)
+            found += more
+            target, more = recipe_target(kind, block, node, wanted)
+            found += more
+        found += value_problems(role, kind, block, settings, node, wanted)
+    site_profile, runtime, more = _option_problems(filename, (site, runtime, job_id, run_dir, endpoints_dir, python), block, node, wanted)
+    problems.extend(_problems(filename, found) + more)
     if kind is None or problems:
         raise RecipeError(problems)
+    return _job(text, role, kind, block, settings, parameters, target, site_profile,
+                runtime=runtime, job_id=job_id, run_dir=run_dir, endpoints_dir=endpoints_dir, python=python)
 
-    settings = {name: block[name] for name in kind.fields if role == "service" and name in block}
-    env_settings, found = _env_settings(kind, block, node, wanted)
-    problems.extend(_problems(filename, found))
-    parameters, target = {}, None
-    if role == "client":
-        parameters, found = client_parameters(kind, block, node, wanted)
-        problems.extend(_problems(filename, found))
-        problems.extend(_problems(filename, _script_rule(kind, block, node, wanted)))
-        target, found = recipe_target(kind, block, node, wanted)
-        problems.extend(_problems(filename, found))
-    site_profile = None
-    try:
-        site_profile = resolve_site(site, (sites_dir(),))
-    except RecipeError as error:
-        problems.extend(error.problems)
-    runtime = runtime or (site_profile.runtime if site_profile else "apptainer")
-    if site_profile and site_profile.pull == "never" and block.get("container", {}).get("force_rebuild"):
-        problems.append(Problem(filename, schema.key_line(schema.child(node, "container"), "force_rebuild"), wanted + ".container.force_rebuild",
-                                "site %s lets no job fetch or build an image (pull: never): rebuild it with orch pull --force" % site_profile.name))
-    if job_id is not None and not re.fullmatch(NAME, job_id):
-        problems.append(Problem(filename, 0, "--id", "%r: use letters, digits and _ . - only" % job_id))
-    for option, path in (("--run-dir", run_dir), ("--endpoints-dir", endpoints_dir), ("--python", python)):
-        if path is not None and not re.fullmatch(SAFE_PATH, path):
-            problems.append(Problem(filename, 0, option, "%r: use letters, digits and _ . / + - only (it goes into #SBATCH lines)" % path))
-    if runtime not in RUNTIME_NAMES:
-        problems.append(Problem(filename, 0, "--runtime", "unknown runtime %r (known: %s)" % (runtime, ", ".join(RUNTIME_NAMES))))
-    if problems:
-        raise RecipeError(problems)
 
+def _environment(kind, block, parameters):
+    """The recipe's variables, in order; those orch takes literally (passwords, the kind's own settings) as ``Literal``."""
+    literal = literal_names(kind, parameters)
+    return tuple((name, Literal(value) if name in literal or SECRET_ENV.search(name) else value)
+                 for name, value in block.get("environment", ()))
+
+
+def _job(text, role, kind, block, settings, parameters, target, site_profile, *, runtime, job_id, run_dir, endpoints_dir, python):
     output = block.get("output", {})
     wanted_files = (fixed(parameters).get("output_file"), output.get("file"))
     result_files = tuple(dict.fromkeys(path for path in wanted_files if path))
@@ -302,6 +298,8 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
     job_name = "%s_%s" % (block["name"], the_id)
     container = block.get("container", {})
     health = block.get("health_check", {})
+    # what the kind's fields mount in its image (prometheus's storage_path); the host runtime has none
+    binds = tuple(container.get("bind_mounts", ())) + (tuple(kind.binds(settings)) if runtime != "host" else ())
     return Job(
         role=role,
         kind=kind.name,
@@ -316,10 +314,10 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
             image_path=container.get("image_path"),
             build_commands=container.get("build_commands", ()),
             force_rebuild=container.get("force_rebuild", False),
-            bind_mounts=container.get("bind_mounts", ()),
+            bind_mounts=binds,
         ),
         resources=Resources(**block.get("resources", {})),
-        environment=block.get("environment", ()),
+        environment=_environment(kind, block, parameters),
         ports=block.get("ports", ()),
         health=HealthCheck(**{k: v for k, v in health.items()}),
         cadvisor=block.get("enable_cadvisor", False),
@@ -327,7 +325,7 @@ def parse_job(text, filename="<recipe>", *, site="meluxina", runtime=None, job_i
         node_exporter=block.get("enable_node_exporter", False),
         setup_script=block.get("setup_script"),
         init_script=block.get("init_script"),
-        settings=frozen(dict(env_settings, **settings)),
+        settings=frozen(settings),
         duration=block.get("duration"),
         parameters=pmap(parameters),
         sweep_parallelism=block.get("sweep_parallelism", 1),

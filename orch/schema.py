@@ -25,6 +25,7 @@ __all__ = (
     "line_of",
     "key_line",
     "child",
+    "keys_of",
 )
 
 
@@ -67,11 +68,16 @@ line_of = _line
 
 
 def child(node, key):
-    """The value node of ``key`` in the mapping ``node``, or None."""
-    for child_key, value in node.items():
+    """The value node of ``key`` in the mapping ``node``, or None (also when ``node`` is None or no mapping)."""
+    for child_key, value in node.items() if node is not None and node.is_mapping() else ():
         if child_key.data == key:
             return value
     return None
+
+
+def keys_of(node):
+    """The keys of the mapping ``node`` (none for anything else)."""
+    return [key.data for key, _ in node.items()] if node is not None and node.is_mapping() else []
 
 
 def _show(node):

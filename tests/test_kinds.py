@@ -90,7 +90,9 @@ def test_a_client_kind_that_wraps_a_native_tool_needs_no_wrapper():
                     kinds=kinds)
     script = render_job(job, kinds)
     started = next(line for line in script.splitlines() if line.startswith("setsid "))
-    assert started == 'setsid redis-benchmark -h "$TARGET_HOST" -p "$TARGET_PORT" -t ping -q "${orch_args[@]}" &'
+    # the tool itself, in the job's environment (orch's helper turns ORCH_ENV_* back into the recipe's names)
+    assert started == ('setsid bash -c "$ORCH_IN_ENV" orch-env redis-benchmark -h "$TARGET_HOST" -p "$TARGET_PORT" -t ping -q '
+                       '"${orch_args[@]}" &')
     assert "python3 -m orch.clients" not in script
     assert "orch_args=(-n 100)" in script and "orch_args=(-n 1000)" in script
     assert shellcheck(script) == ""

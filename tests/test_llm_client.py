@@ -163,6 +163,16 @@ def test_options_reach_the_server(server, tmp_path):
     assert "words" in doc["domain"]["workload"]["prompts"]["length_unit"]
 
 
+def test_a_recipes_prompts_are_the_ones_sent(server, tmp_path):
+    prompts = ["costs $5, 'quoted'", "-starts with a dash"]
+    status, doc, lines = run_client(server, tmp_path, "mock?tokens=3&t=prompts", "--num-requests", 1, "--max-tokens", 2,
+                                    *("--prompt=" + p for p in prompts))
+    assert status == 0 and stats(server)["last_body"]["/api/generate"]["prompt"] == prompts[0]
+    assert doc["domain"]["workload"]["prompts"]["source"] == "recipe" and doc["domain"]["workload"]["prompts"]["distinct"] == 2
+    with pytest.raises(SystemExit):
+        ollama_benchmark.parse_args(["--host", "h", "--port", "1", "--output", "o", "--prompt", "a", "--prompts-file", "f"])
+
+
 def test_llm_benchmark_defaults_to_the_openai_api_and_discovers_the_model(server, tmp_path):
     output = str(tmp_path / "llm.json")
     status = llm_benchmark.main(["--host", "127.0.0.1", "--port", str(server), "--duration", "10",

@@ -78,7 +78,8 @@ def test_the_recipe_renders_a_script_that_parses_and_passes_shellcheck(path, sit
         assert ("docker://postgres:16" in script) == (runtime == "apptainer")
         assert 'orch_fail "postgres refuses to run as root' in script
     else:
-        assert "export PGPASSWORD='change-me-bench'" in script or "PGPASSWORD='change-me-bench'; export APPTAINERENV_PGPASSWORD" in script
+        # for the load generator's environment only (as PGPASSWORD), never a variable of the job's shell
+        assert "export ORCH_ENV_PGPASSWORD='change-me-bench'" in script
         assert script.count("change-me-bench") == 1, "the client's password is anywhere but its one variable"
         assert "#SBATCH --array=0-2%1" in script and "--clients 32" in script and "--builtin tpcb-like" in script
 

@@ -11,6 +11,7 @@ from conftest import bash_syntax, directives, shellcheck
 from orch import render_job
 from orch.quoting import VARIABLE, shell_line, word
 from orch.recipe import parse_job
+from orch.recipe_checks import SECRET_ENV
 from orch.kinds import KINDS
 from strategies import HOSTILE, client_recipes, hostile_values, service_recipes, texts, to_yaml
 
@@ -135,7 +136,8 @@ def test_hostile_values_are_inert_when_the_script_runs(tmp_path_factory, args, e
     assert argv == [expanded(a, env) for a in args]
     seen = dict(item.split("=", 1) for item in (run_dir / "env").read_bytes().decode("utf-8").split("\0") if "=" in item)
     for name, value in environment.items():
-        assert seen[name] == expanded(value, env)
+        # a name that says it holds a secret (T_PASS, T_TOKEN) is taken literally
+        assert seen[name] == (value if SECRET_ENV.search(name) else expanded(value, env))
     assert not os.path.exists("/tmp/orch-pwned")
     # it was ready and published; once it ended its endpoint went away again
     assert '"orch_id": "t"' in (run_dir / "state" / "ready").read_text()
@@ -161,6 +163,8 @@ def test_hostile_values_table_renders_and_runs(tmp_path):
     argv = (tmp_path / "orch-runs/redis_t/argv").read_bytes().decode("utf-8").split("\0")[:-1]
     assert argv == [expanded(a, env) for a in HOSTILE]
     assert not os.path.exists("/tmp/orch-pwned")
+    # the description is in the job's log, word for word, on one line
+    assert "description: " + " ".join("\n".join(HOSTILE).split()) + "\n" in result.stderr
 
 
 @settings(max_examples=100)

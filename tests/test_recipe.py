@@ -138,11 +138,99 @@ def test_errors_name_the_file_line_and_field(text, line, field, words):
     assert all(str(p).startswith("r.yaml:") for p in problems)
 
 
+# what orch refuses so that no field is accepted and then left without effect, and no variable of orch's,
+# Apptainer's or bash's is set by a recipe: (block, case, its fields, line, field under the block, words)
+REFUSED = [
+    ("service", "env-readonly-bash", "  name: redis\n  environment:\n    SHELLOPTS: x\n", 4, "environment.SHELLOPTS", "bash's own"),
+    ("service", "env-apptainer-setting", "  name: redis\n  environment:\n    APPTAINER_BINDPATH: /x\n",
+     4, "environment.APPTAINER_BINDPATH", "Apptainer's own setting"),
+    ("client", "env-target-of-a-client", "  name: redis_benchmark\n  environment:\n    TARGET_HOST: h\n",
+     4, "environment.TARGET_HOST", "orch sets it from the client's target"),
+    ("client", "client-ports", "  name: redis_benchmark\n  ports: [6379]\n", 3, "ports", "listens on no port"),
+    ("client", "client-health-check", "  name: redis_benchmark\n  health_check:\n    timeout: 5\n",
+     3, "health_check", "target_service.health_check_endpoint"),
+    ("service", "second-port", "  name: redis\n  ports:\n    - 6379\n    - 6380\n", 5, "ports[1]", "one port"),
+    ("service", "init-script-on-redis", "  name: redis\n  init_script: FLUSHALL\n", 3, "init_script", "mysql and postgres"),
+    ("client", "prompts-and-prompts-file", "  name: ollama_benchmark\n  parameters:\n    prompts: [a]\n    prompts_file: p.txt\n",
+     5, "parameters.prompts_file", "also given as prompts"),
+    ("service", "storage-path-not-absolute", "  name: prometheus\n  environment:\n    PROMETHEUS_STORAGE_PATH: data\n",
+     4, "environment.PROMETHEUS_STORAGE_PATH", "absolute path"),
+    ("service", "redis-args-set-maxmemory-too", "  name: redis\n  maxmemory: 1gb\n  args: [\"--maxmemory\", \"2gb\"]\n",
+     4, "args", "'--maxmemory' sets what maxmemory sets"),
+    ("service", "seed-env-setting-and-args", "  name: redis\n  environment:\n    REDIS_PERSISTENCE: aof\n  args: [--appendonly, \"no\"]\n",
+     5, "args", "'--appendonly' sets what persistence sets"),
+    ("service", "prometheus-own-config", "  name: prometheus\n  scrape_interval: 5s\n  args: [--config.file=/etc/p.yml]\n",
+     4, "args", "'--config.file' sets what scrape_interval sets"),
+    ("service", "chroma-path-twice", "  name: chroma\n  persist_directory: /d\n  args: [run, --path, /e]\n",
+     4, "args", "'--path' sets what persist_directory sets"),
+    ("service", "postgres-c-option", "  name: postgres\n  max_connections: 50\n  args: [-c, max_connections=80]\n",
+     4, "args", "'-c max_connections' sets what max_connections sets"),
+    ("service", "args-to-another-program", "  name: redis\n  command: numactl\n  args: [redis-server]\n  persistence: aof\n",
+     4, "args", "run as given by 'numactl', not redis-server: persistence would not take effect"),
+]
+
+
+@pytest.mark.parametrize("block, case, fields, line, field, words", REFUSED, ids=[row[1] for row in REFUSED])
+def test_fields_that_would_do_nothing_or_break_orch_are_refused_at_their_line(block, case, fields, line, field, words):
+    with pytest.raises(RecipeError) as caught:
+        parse_job((SERVICE if block == "service" else CLIENT) % fields, "r.yaml")
+    wanted = "%s.%s" % (block, field)
+    assert any(p.line == line and p.field == wanted and words in p.message for p in caught.value.problems), caught.value.problems
+
+
 def test_every_problem_is_reported_not_just_the_first():
     text = SERVICE % "  name: redis\n  ports: [0]\n  resources:\n    mem: 4.5G\n    time: soon\n  colour: red\n"
     with pytest.raises(RecipeError) as caught:
         parse_job(text, "r.yaml")
     assert [p.line for p in caught.value.problems] == [3, 5, 6, 7]
+
+
+def test_problems_of_every_stage_are_reported_together():
+    text = (CLIENT % "  name: redis_benchmark\n  colour: red\n  environment:\n    1X: a\n    ORCH_X: b\n"
+            "  target_endpoint: http://h:99999\n  parameters:\n    clients: \"1,x,3\"\n    client_counts: 5\n"
+            "  sweep:\n    clients: [1, 2]\n")
+    with pytest.raises(RecipeError) as caught:
+        parse_job(text, "r.yaml", site="nowhere", run_dir="a b")
+    # the site's problem is reported against the site (nowhere:0: --site: ...), before the file's
+    assert [(p.line, p.field) for p in caught.value.problems] == [
+        (0, "--site"), (0, "--run-dir"),
+        (3, "client.colour"),                           # the schema
+        (5, "client.environment.1X"),                   # the schema; the mapping's other names are still checked
+        (6, "client.environment.ORCH_X"),               # a reserved name
+        (7, "client.target_endpoint"),                  # its port
+        (9, "client.parameters.clients"),               # a value
+        (10, "client.parameters.client_counts"),        # a name given twice, whatever its value
+        (12, "client.sweep.clients"),                   # in parameters and sweep
+    ]
+
+
+def test_seed_environment_settings_are_checked_with_everything_else():
+    text = SERVICE % "  name: redis\n  ports: [0]\n  environment:\n    REDIS_PERSISTENCE: sometimes\n    9X: y\n"
+    with pytest.raises(RecipeError) as caught:
+        parse_job(text, "r.yaml")
+    assert [(p.line, p.field) for p in caught.value.problems] == [
+        (3, "service.ports[0]"), (5, "service.environment.REDIS_PERSISTENCE"), (6, "service.environment.9X")]
+
+
+def test_init_script_is_for_the_kinds_that_run_it():
+    for kind in ("mysql", "postgres"):
+        assert parse_job(SERVICE % ("  name: %s\n  init_script: SELECT 1;\n" % kind)).init_script == "SELECT 1;"
+
+
+def test_a_swept_parameter_the_load_generator_never_gets_is_refused():
+    from orch import schema
+    from orch.kinds import register
+    from orch.kinds.client import client_kind
+
+    kinds = register(client_kind("labelled", target="redis", summary="a label it does not pass on",
+                                 parameters={"clients": schema.Numbers(1), "labels": schema.TextList()}, flags={"clients": "-c"}))
+    text = CLIENT % "  name: labelled\n  sweep:\n    labels: [a, b]\n    clients: [1, 2]\n"
+    with pytest.raises(RecipeError) as caught:
+        parse_job(text, "r.yaml", kinds=kinds)
+    assert [(p.line, p.field) for p in caught.value.problems] == [(4, "client.sweep.labels")]
+    assert "identical tasks" in caught.value.problems[0].message
+    # a recipe's own program reads every value (ORCH_PARAM_LABELS): nothing identical there
+    assert parse_job(text.replace("  sweep:", "  command: mine\n  sweep:"), kinds=kinds).parameters["labels"] == ("a", "b")
 
 
 def test_unknown_kind_still_reports_the_other_problems():

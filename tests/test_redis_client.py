@@ -208,7 +208,7 @@ def test_the_kind_exports_the_password_and_keeps_it_off_the_command_line():
     text = (ROOT / "recipes/clients/redis_benchmark.yaml").read_text().replace(
         "    tests: \"set,get\"\n", "    tests: \"set,get\"\n    password: \"pa$$ 'w\"\n")
     script = render_job(parse_job(text, site="local", runtime="host"))
-    assert "export REDISCLI_AUTH='pa$$ '\"'\"'w'" in script
+    assert "export ORCH_ENV_REDISCLI_AUTH='pa$$ '\"'\"'w'" in script
     args = next(line for line in script.splitlines() if "orch_args=(" in line)
     assert "pa$$" not in args and "--clients 50" in args
 

@@ -88,11 +88,13 @@ def test_build_commands_build_the_image_from_a_definition_file():
 
 
 def test_environment_reaches_the_container_through_apptainerenv():
-    script = render_job(parse_job("service:\n  name: redis\n  environment:\n    A: \"x,y\"\n    B: $A/z\n"))
-    assert "A='x,y'; export APPTAINERENV_A=\"$A\"" in script
-    assert "B=\"${A-}\"/z; export APPTAINERENV_B=\"$B\"" in script
+    script = render_job(parse_job("service:\n  name: redis\n  environment:\n    A: \"x,y\"\n    B: $A/z\n    C: $HOME/c\n"))
+    # kept under orch's own names in the job's shell; a reference to a variable above is resolved
+    assert "export ORCH_ENV_A='x,y'\nexport ORCH_ENV_B='x,y/z'\nexport ORCH_ENV_C=\"${HOME-}\"/c\n" in script
+    assert 'export "APPTAINERENV_$orch_n=${!orch_v}"' in script
+    assert 'setsid bash -c "$ORCH_IN_ENV" orch-env apptainer exec ' in script
     host = render_job(parse_job("service:\n  name: redis\n  environment:\n    A: \"x,y\"\n", runtime="host"))
-    assert "export A='x,y'" in host
+    assert "export ORCH_ENV_A='x,y'" in host and 'export "${orch_v#ORCH_ENV_}=${!orch_v}"' in host
 
 
 def test_home_references_expand_at_run_time():
@@ -130,7 +132,9 @@ def test_client_with_its_own_command_runs_it_with_target_variables():
     script = render_job(load_job(ROOT / "tests/recipes/seed_mysql_client.yaml"))
     assert "--endpoint=\"${TARGET_SERVICE_HOST-}\":3306" in script
     assert 'export TARGET_HOST TARGET_PORT TARGET_SCHEME TARGET_URL TARGET_SERVICE_HOST="$TARGET_HOST"' in script
-    assert '--user="${MYSQL_USER-}"' in script and "MYSQL_USER='bench_user'; export APPTAINERENV_MYSQL_USER" in script
+    # the recipe's own variable in its args: its value; the load generator reads it by its own name too
+    assert "--user=bench_user" in script and "export ORCH_ENV_MYSQL_USER='bench_user'" in script
+    assert "export ORCH_PLAIN_ENV='MYSQL_USER MYSQL_PASSWORD MYSQL_DATABASE'" in script
 
 
 def test_client_waits_for_the_endpoint_file_of_its_target():
@@ -161,9 +165,9 @@ def test_every_kind_is_a_list_of_sections_returning_lines():
 def test_passwords_are_taken_literally_everywhere():
     script = render_job(parse_job("service:\n  name: redis\n  password: \"pa$HOME'x\"\n", runtime="host"))
     assert 'requirepass "pa$HOME\'x"' in script
-    assert "export REDISCLI_AUTH='pa$HOME'\"'\"'x'" in script
+    assert "export ORCH_ENV_REDISCLI_AUTH='pa$HOME'\"'\"'x'" in script
     grafana = render_job(parse_job("service:\n  name: grafana\n  admin_password: \"$ecret\"\n", runtime="host"))
-    assert "export GF_SECURITY_ADMIN_PASSWORD='$ecret'" in grafana
+    assert "export ORCH_ENV_GF_SECURITY_ADMIN_PASSWORD='$ecret'" in grafana
 
 
 def test_sweep_block_makes_the_same_job_array_as_lists_in_parameters():
@@ -183,8 +187,8 @@ def test_a_recipes_own_command_reads_each_sweep_point_from_the_environment():
 
 
 def section(script, title):
-    """The lines of one section of a script: from its banner to the next."""
-    lines = script.split("\n# --- %s\n" % title, 1)[1].split("\n# --- ", 1)[0]
+    """The lines of one section of a script: from its banner (``# --- <title>...``) to the next."""
+    lines = script.split("\n# --- %s" % title, 1)[1].split("\n", 1)[1].split("\n# --- ", 1)[0]
     return lines.rsplit("\n", 1)[0] if lines.endswith("\n") else lines
 
 
@@ -202,11 +206,11 @@ SETUP_SEES = """service:
     ("ollama", "", {"OLLAMA_HOST": "127.0.0.1:11434"}),
     ("grafana", "", {"GF_SERVER_HTTP_ADDR": "127.0.0.1", "GF_SERVER_HTTP_PORT": "3000"}),
 ], ids=["redis", "ollama", "grafana"])
-def test_setup_script_sees_the_kinds_defaults_and_the_recipes_environment_under_both_runtimes(tmp_path, kind, fields, expected):
+def test_setup_script_sees_the_kinds_defaults_and_the_recipes_environment_under_every_runtime(tmp_path, kind, fields, expected):
     import subprocess
 
     seen = {}
-    for runtime in ("apptainer", "host"):
+    for runtime in ("apptainer", "charliecloud", "host"):
         script = render_job(parse_job(SETUP_SEES % (kind, fields), site="local", runtime=runtime))
         run_dir = tmp_path / runtime
         (run_dir / "state").mkdir(parents=True)
@@ -222,4 +226,69 @@ def test_setup_script_sees_the_kinds_defaults_and_the_recipes_environment_under_
         lines = (run_dir / "seen.env").read_text().splitlines()
         seen[runtime] = {name: value for name, _, value in (line.partition("=") for line in lines)
                          if name in set(expected) | {"FOO"}}
-    assert seen["apptainer"] == seen["host"] == dict(expected, FOO="bar")
+    assert seen["apptainer"] == seen["charliecloud"] == seen["host"] == dict(expected, FOO="bar")
+
+
+def test_description_is_in_the_jobs_log_on_one_line_and_literally():
+    script = render_job(parse_job("service:\n  name: redis\n  description: \"cache for $HOME\n  and `id`\"\n"))
+    assert "orch_log 'description: cache for $HOME and `id`'\n" in script
+
+
+def test_cadvisor_runs_beside_a_client_too():
+    script = render_job(parse_job("client:\n  name: redis_benchmark\n  enable_cadvisor: true\n  cadvisor_port: 8181\n"))
+    assert "cadvisor --port=8181" in script and "orch_publish_target cadvisor 8181" in script
+
+
+def test_prompts_reach_the_load_generator_one_option_each_and_sweep_into_distinct_tasks():
+    together = render_job(parse_job("client:\n  name: ollama_benchmark\n  parameters:\n    prompts: [\"a, b\", \"$HOME -x\"]\n"))
+    assert "orch_args=('--prompt=a, b' '--prompt=$HOME -x')" in together and "array" not in directives(together)
+    swept = render_job(parse_job("client:\n  name: ollama_benchmark\n  sweep:\n    prompts: [why, how]\n"))
+    assert directives(swept)["array"] == "0-1%1"
+    assert "    0) orch_args=(--prompt=why);" in swept and "    1) orch_args=(--prompt=how);" in swept
+
+
+def test_the_seeds_prometheus_storage_path_is_where_its_data_is_in_the_container():
+    from conftest import ROOT
+
+    script = render_job(load_job(ROOT / "tests/recipes/seed_prometheus.yaml"))
+    assert "--storage.tsdb.path=/prometheus " in script
+    assert '--bind "${ORCH_RUN_DIR-}"/prometheus-data:/prometheus ' in script
+    # no container on the host runtime: the data directory itself
+    host = render_job(load_job(ROOT / "tests/recipes/seed_prometheus.yaml", runtime="host"))
+    assert '--storage.tsdb.path="$ORCH_RUN_DIR/prometheus-data"' in host
+
+
+def started_line(script):
+    return next(line for line in script.splitlines() if line.startswith("setsid ") and "orch-env" in line)
+
+
+def test_with_args_the_kinds_own_fields_still_reach_its_program():
+    redis = render_job(parse_job("service:\n  name: redis\n  maxmemory: 64mb\n  args: [/etc/redis.conf, --loglevel, warning]\n"))
+    assert started_line(redis).endswith('redis-server /etc/redis.conf --loglevel warning --include "$ORCH_RUN_DIR/state/redis.conf" &')
+    # orch's config then holds the recipe's own fields only: the args' config file keeps the rest
+    assert "<<'ORCH_EOF'\nmaxmemory 64mb\nORCH_EOF" in redis
+    chroma = render_job(parse_job("service:\n  name: chroma\n  persist_directory: /d\n  ports: [8001]\n  args: [run]\n"))
+    assert started_line(chroma).endswith("chroma run --path /d --port 8001 &")
+    prometheus = render_job(parse_job("service:\n  name: prometheus\n  retention_time: 2d\n  scrape_interval: 5s\n"
+                                      "  args: [--log.level=warn]\n"))
+    assert started_line(prometheus).endswith('prometheus --log.level=warn --config.file="$ORCH_RUN_DIR/state/prometheus.yml" '
+                                            "--storage.tsdb.retention.time=2d &")
+    # mysql and postgres: the data directory and socket orch sets up, checks and bootstraps
+    mysql = render_job(parse_job("service:\n  name: mysql\n  args: [--skip-name-resolve]\n"))
+    assert started_line(mysql).endswith('mysqld --skip-name-resolve --datadir="$ORCH_RUN_DIR/mysql-data" '
+                                        '--socket="${TMPDIR:-/tmp}/orch-$ORCH_JOB.sock" &')
+    postgres = render_job(parse_job("service:\n  name: postgres\n  shared_buffers: 64MB\n  args: [-c, work_mem=8MB]\n"))
+    assert started_line(postgres).endswith('postgres -c work_mem=8MB -D "$ORCH_RUN_DIR/postgres-data" '
+                                           '-c unix_socket_directories="$ORCH_PG_SOCKETS" '
+                                           '-c hba_file="$ORCH_RUN_DIR/state/pg_hba.conf" -c shared_buffers=64MB &')
+
+
+def test_args_naming_what_orch_would_add_are_left_as_they_are():
+    from conftest import ROOT
+
+    seed = render_job(load_job(ROOT / "tests/recipes/seed_mysql.yaml"))
+    line = started_line(seed)
+    assert line.count("--datadir=") == 1 and line.count("--socket=") == 1 and "--port=3306" in line
+    # another program than the kind's (a stand-in, a wrapper) gets its args and nothing else
+    sleeper = render_job(parse_job("service:\n  name: redis\n  ports: [7000]\n  command: sleep\n  args: [\"300\"]\n"))
+    assert started_line(sleeper).endswith(" sleep 300 &")

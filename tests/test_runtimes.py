@@ -17,7 +17,6 @@ from orch.sites import parse_site, resolve_site, site_named
 RECIPES = sorted((ROOT / "recipes" / "services").glob("*.yaml")) + sorted((ROOT / "recipes" / "clients").glob("*.yaml"))
 APPTAINER_EXEC = re.compile(r'apptainer exec(?: --nv)?((?: --bind \S+)*) (\S+)')
 CH_RUN = re.compile(r'ch-run((?: -b \S+)*) (\S+) --')
-APPTAINER_EXPORT = re.compile(r'^(\w+=.*); export APPTAINERENV_(\w+)="\$\2"$')
 
 
 def image_blocks(job, runtime):
@@ -42,7 +41,11 @@ def runtime_neutral(script, job, runtime):
     for line in script.splitlines():
         if line.startswith("module ") or line == "# --- modules":
             continue
-        lines.append(APPTAINER_EXPORT.sub(r"export \1", line) if runtime == "apptainer" else line)
+        # how the environment reaches a command is the runtime's own line (Runtime.environment); Apptainer's also
+        # names the variables its load generator reads by their own names
+        if line.startswith("export ORCH_PLAIN_ENV="):
+            continue
+        lines.append("ORCH_IN_ENV=<runtime>" if line == "ORCH_IN_ENV='%s'" % RUNTIMES[runtime].environment else line)
     return "\n".join(lines)
 
 

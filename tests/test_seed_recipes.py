@@ -94,14 +94,15 @@ def test_key_size_reaches_the_load_generator():
 
 def test_the_seeds_redis_config_path_means_orchs_own_generated_config():
     script = render_job(load_job(SEED / "seed_redis_service.yaml", site="local", runtime="host"))
-    start = next(line for line in script.splitlines() if line.startswith("setsid redis-server"))
-    assert start.startswith('setsid redis-server "$ORCH_RUN_DIR/state/redis.conf" --port 6379 --bind "$ORCH_BIND"')
+    start = next(line for line in script.splitlines() if line.startswith("setsid ") and "redis-server" in line)
+    assert start.startswith('setsid bash -c "$ORCH_IN_ENV" orch-env redis-server "$ORCH_RUN_DIR/state/redis.conf" --port 6379 '
+                            '--bind "$ORCH_BIND"')
     assert "/redis/config" not in start
     # REDIS_PERSISTENCE: aof, from the environment, is in that config
     assert "appendonly yes" in script
     # any other args are the recipe's own, verbatim
     other = parse_job("service:\n  name: redis\n  args: [\"/etc/redis/other.conf\"]\n", site="local", runtime="host")
-    assert "\nsetsid redis-server /etc/redis/other.conf &" in render_job(other)
+    assert '\nsetsid bash -c "$ORCH_IN_ENV" orch-env redis-server /etc/redis/other.conf &' in render_job(other)
 
 
 REFUSED = [

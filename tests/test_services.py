@@ -321,6 +321,42 @@ def test_mariadb_serves_the_recipes_database_to_its_user_and_stops_on_sigterm(ru
     stop_cleanly(run)
 
 
+def test_redis_with_args_still_gets_the_recipes_persistence_maxmemory_and_port(runs):
+    need("redis-server", "redis-cli")
+    port = free_port()
+    extra = '  persistence: aof\n  maxmemory: 5mb\n  args: ["--loglevel", "warning", "--dir", "."]\n'
+    run = runs("redis", MINIMAL % {"port": port, "extra": extra})
+    check_endpoint(run, run.wait_ready(60), port)
+
+    def config(name):
+        result = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "CONFIG", "GET", name],
+                                capture_output=True, text=True, timeout=10)
+        return result.stdout.split()[1]
+
+    assert (config("appendonly"), config("maxmemory"), config("loglevel")) == ("yes", str(5 * 1024 ** 2), "warning")
+    stop_cleanly(run)
+
+
+def test_mariadb_with_args_uses_the_data_directory_and_socket_orch_set_up(runs):
+    """args without --datadir/--socket: orch's are appended, so its setup, readiness check and bootstrap
+    work on the server that runs (the recipe's database is there)."""
+    need("mariadbd", "mariadb-install-db", "mariadb", "mysql", "mysqladmin")
+    port = free_port()
+    extra = '  database: argsdb\n  args: ["--user=root", "--bind-address=127.0.0.1", "--skip-name-resolve"]\n' + """  health_check:
+    timeout: 90
+    retries: 30
+    interval: 3
+"""
+    run = runs("mysql", MINIMAL.replace("name: redis", "name: mysql") % {"port": port, "extra": extra})
+    check_endpoint(run, run.wait_ready(150), port)
+    assert (run.run_dir / "mysql-data" / "argsdb").is_dir()
+    shown = subprocess.run(["mariadb", "--no-defaults", "--protocol=TCP", "-h", "127.0.0.1", "-P", str(port), "-uroot",
+                            "--batch", "--skip-column-names", "-e", "SHOW DATABASES LIKE 'argsdb'"],
+                           capture_output=True, text=True, timeout=20)
+    assert shown.stdout.strip() == "argsdb", shown.stderr
+    stop_cleanly(run)
+
+
 def test_mariadb_runs_again_on_its_own_data_directory(runs):
     """The same script twice on one run directory (a resubmitted or requeued job): the data
     directory is kept, root already has its password, init_script is not run twice."""

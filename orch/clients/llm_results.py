@@ -192,6 +192,11 @@ def ollama_server(ok):
     }
 
 
+def _prompt_source(args):
+    """Where the prompts came from: the prompts file, the recipe's own (``--prompt``), or synthetic."""
+    return args.prompts_file or ("recipe" if getattr(args, "prompt", None) else "synthetic")
+
+
 def build_document(records, args, *, client_name, model, url, distinct_prompts, prompt_words, origin,
                    origin_epoch, job, started_at, command):
     """The ``orch.result/1`` document of a run: ``records`` as the driver left them (every record sent,
@@ -236,7 +241,7 @@ def build_document(records, args, *, client_name, model, url, distinct_prompts, 
             "target_rps": args.request_rate,
             "concurrency": args.concurrency or (None if open_loop else 1),
             "warmup": {"requests": args.warmup, "excluded": True},
-            "prompts": {"source": args.prompts_file or "synthetic", "distinct": distinct_prompts,
+            "prompts": {"source": _prompt_source(args), "distinct": distinct_prompts,
                         "length_unit": "words (tokens approximated by whitespace-separated words; not tokenized)",
                         "length_words": results.summary(prompt_words)},
             "max_tokens": args.max_tokens,

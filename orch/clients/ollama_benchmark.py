@@ -2,7 +2,7 @@
 
 Run as ``python -m orch.clients.ollama_benchmark --host H --port P --duration D --output PATH
 [--model M --num-requests N --concurrency C --prompt-length L --max-tokens T --api generate|chat|openai
---seed S --request-rate R --arrival poisson|constant --prompts-file F --warmup W --timeout S]``.
+--seed S --request-rate R --arrival poisson|constant --prompts-file F | --prompt TEXT... --warmup W --timeout S]``.
 ``orch.clients.llm_benchmark`` is the same client with ``--api openai`` by default (vLLM, llama.cpp, ...).
 
 This module is the client's effectful part: the asyncio/aiohttp driver and ``main``. What it sends and
@@ -19,8 +19,8 @@ Load
     (exponential gaps = Poisson, or constant), the gaps rescaled so the schedule's rate is exactly R
     (vLLM ``vllm bench serve`` does the same); arrivals past ``--duration`` are dropped. ``--concurrency``
     is then an optional cap (a semaphore); time waiting for it counts as send lag and in ``e2el_intended``.
-  * prompts: ``--prompts-file`` (one prompt per line; a JSONL line may be ``{"prompt": ...}`` or a JSON
-    string), else synthetic prompts of ``--prompt-length`` *words* drawn with the seed (tokens are
+  * prompts: ``--prompt TEXT`` (each one given, in turn; a recipe's ``prompts``), or ``--prompts-file``
+    (one prompt per line; a JSONL line may be ``{"prompt": ...}`` or a JSON string), else synthetic prompts of ``--prompt-length`` *words* drawn with the seed (tokens are
     approximated by words; nothing is tokenized). At most 1024 distinct prompts are built before the run
     and reused in turn. ``--max-tokens`` -> Ollama ``options.num_predict`` / OpenAI ``max_tokens``;
     ``--seed`` -> Ollama ``options.seed`` / OpenAI ``seed``.
@@ -76,7 +76,9 @@ def parse_args(argv, default_api="generate"):
     p.add_argument("--request-rate", type=float, default=None, help="open loop: requests per second")
     p.add_argument("--arrival", choices=("poisson", "constant"), default="poisson")
     p.add_argument("--prompt-length", type=int, default=128, help="synthetic prompt length in words")
-    p.add_argument("--prompts-file", default=None)
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("--prompts-file", default=None)
+    given.add_argument("--prompt", action="append", default=None, help="a prompt (repeat for several, used in turn)")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--api", choices=("generate", "chat", "openai"), default=default_api)
     p.add_argument("--seed", type=int, default=None)
@@ -317,7 +319,9 @@ async def run(args):
     url = base + api_path(args.api)
     loop = asyncio.get_running_loop()
     model = args.model or await discover_model(args, base) or "default"
-    if args.prompts_file:
+    if args.prompt:
+        prompts = list(args.prompt)
+    elif args.prompts_file:
         prompts = read_prompts(args.prompts_file)
     else:
         prompts = synthetic_prompts(min(args.num_requests + args.warmup, MAX_DISTINCT_PROMPTS),

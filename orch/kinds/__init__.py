@@ -15,6 +15,10 @@ from pyrsistent import PClass, field, pmap
 __all__ = ("Kind", "KINDS", "SERVICE_KINDS", "CLIENT_KINDS", "kind_named", "register", "kinds_in", "discovered", "module_kinds")
 
 
+def _nothing(_):
+    return ()
+
+
 class Kind(PClass):
     name = field(type=str, mandatory=True)
     role = field(type=str, mandatory=True, invariant=lambda r: (r in ("service", "client"), "role"))
@@ -38,6 +42,20 @@ class Kind(PClass):
     # clients: ``parameters -> [(parameter, message)]``, rules across parameters, given every parameter
     # by orch's name once aliases and sweep: are read (a Sweep where several values are given)
     check = field(initial=None)
+    # clients: ``parameters -> names`` of the environment variables the load generator reads (credentials):
+    # the recipe's values for them are handed to it and taken literally
+    reads_env = field(initial=lambda: _nothing)
+    # clients: the parameters passed to the load generator (None: not known, for a kind made by hand)
+    passed = field(initial=None)
+    # services: field -> the command-line options that set the same thing; with the recipe's args
+    # orch appends the field's own flags, and an arg among these options is a problem
+    arg_options = field(initial=pmap())
+    # services: the names of the kind's own program (a recipe's command naming one still gets orch's flags)
+    programs = field(initial=())
+    # services: whether it runs the recipe's init_script (SQL)
+    init_script = field(type=bool, initial=False)
+    # services: ``settings -> bind mounts`` the kind's fields add in its image (not on the host runtime)
+    binds = field(initial=lambda: _nothing)
 
 
 def kinds_in(found, where):

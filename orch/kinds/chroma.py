@@ -1,12 +1,15 @@
 """Chroma: ``chroma run`` with its data in the run directory (or the recipe's persist_directory)."""
 from orch import schema
-from orch.kinds.common import command_or, probe_http, setting
+from orch.kinds.common import command_with, probe_http, setting
 from orch.kinds.health import endpoint_path, health_url
 from orch.kinds.service import service_kind
 from orch.quoting import Raw, word
 from orch.sections import banner, service_port
 
 __all__ = ("KIND",)
+
+# the server itself, as a recipe\'s command may name it: args given to it get orch\'s flags after them
+PROGRAMS = ("chroma",)
 
 PORT = 8000
 SOURCE = "docker://chromadb/chroma:latest"
@@ -24,8 +27,13 @@ def setup(job):
 
 def command(job):
     port = service_port(job, PORT)
-    return command_or(
-        job, "chroma", ("run", "--host", Raw('"$ORCH_BIND"'), "--port", str(port), "--path", data_dir(job))
+    appended = []
+    if setting(job, "persist_directory"):
+        appended.append(("--path", ("--path", data_dir(job))))
+    if job.ports:
+        appended.append(("--port", ("--port", str(port))))
+    return command_with(
+        job, "chroma", ("run", "--host", Raw('"$ORCH_BIND"'), "--port", str(port), "--path", data_dir(job)), appended, PROGRAMS
     )
 
 
@@ -51,4 +59,6 @@ KIND = service_kind(
     probe=probe,
     setup=(setup,),
     env=lambda job: (("ANONYMIZED_TELEMETRY", "false"),),
+    arg_options={"persist_directory": ("--path",)},
+    programs=PROGRAMS,
 )

@@ -5,7 +5,7 @@ from orch.quoting import Literal, Raw
 from orch.sections import client_sections
 from orch.sweep import fixed
 
-__all__ = ("client_kind", "flag_words", "password_environment", "COMMON_PARAMETERS")
+__all__ = ("client_kind", "flag_words", "password_environment", "Each", "COMMON_PARAMETERS")
 
 # seed parameters orch accepts and handles itself rather than passing on
 COMMON_PARAMETERS = {
@@ -26,18 +26,28 @@ def password_environment(variable):
     return pairs
 
 
+class Each(str):
+    """An option given once per value, as ``--option=value``, the value taken literally (free text: prompts)."""
+
+    __slots__ = ()
+
+
 def flag_words(flags, values):
     """Words for one combination: ``flags`` maps parameter -> option; True booleans give bare options.
 
     >>> flag_words({"clients": "--clients", "csv": "--csv"}, {"clients": 50, "csv": True, "x": 1})
     ('--clients', '50', '--csv')
+    >>> flag_words({"prompts": Each("--prompt")}, {"prompts": ("a, b", "$HOME")})
+    ('--prompt=a, b', '--prompt=$HOME')
     """
     words = []
     for name, option in flags.items():
         if name not in values:
             continue
         value = values[name]
-        if value is True:
+        if isinstance(option, Each):
+            words.extend(Literal("%s=%s" % (option, v)) for v in (value if isinstance(value, tuple) else (value,)))
+        elif value is True:
             words.append(option)
         elif value is False:
             continue
@@ -49,7 +59,7 @@ def flag_words(flags, values):
 
 
 def client_kind(name, target, summary, parameters, flags, aliases=(), docker_source=None, env=None, program=None,
-                check=None, base_url=False):
+                check=None, base_url=False, reads=None):
     """A client kind whose load generator is orch's ``orch.clients.<name>``, or a native tool run as it is.
 
     + docker_source: the image of the native tool the load generator drives (redis-benchmark,
@@ -60,12 +70,13 @@ def client_kind(name, target, summary, parameters, flags, aliases=(), docker_sou
     + check: ``parameters -> [(parameter, message)]``, rules across parameters (``Kind.check``)
     + base_url: the load generator speaks HTTP and takes the target's base URL, ``--url "$TARGET_URL"``
       (an https ``target_endpoint`` with a path reaches it whole, not as host and port alone)
+    + reads: ``parameters -> names`` of environment variables the load generator reads (``Kind.reads_env``)
 
     orch's load generator runs on the node, with the Python the job was submitted from
     (``Job.driver_python``), outside the image; only its native tool runs inside.
     """
     if program is not None:
-        return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, None, None, check)
+        return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, None, None, check, reads)
 
     def driver(job):
         return (
@@ -75,10 +86,10 @@ def client_kind(name, target, summary, parameters, flags, aliases=(), docker_sou
         ) + (("--url", Raw('"$TARGET_URL"')) if base_url else ())
 
     return _kind(name, target, summary, parameters, flags, aliases, docker_source, env, driver, ("--output",),
-                 "orch.clients." + name, check)
+                 "orch.clients." + name, check, reads)
 
 
-def _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, output, module, check):
+def _kind(name, target, summary, parameters, flags, aliases, docker_source, env, program, output, module, check, reads):
     def arguments(job, values):
         return flag_words(flags, values)
 
@@ -91,5 +102,7 @@ def _kind(name, target, summary, parameters, flags, aliases, docker_source, env,
         docker_source=docker_source,
         target=target,
         check=check,
+        reads_env=reads or (lambda parameters: ()),
+        passed=frozenset(flags),
         sections=client_sections(program, arguments, docker_source, env=env, output=output, driver=module),
     )

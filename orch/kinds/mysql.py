@@ -4,18 +4,24 @@ The readiness check is ``mysqladmin ping``; the endpoint is published only
 after the database, the user and the recipe's ``init_script`` are in place.
 """
 from orch import schema
-from orch.kinds.common import setting
+from orch.kinds.common import command_with, setting
 from orch.kinds.service import service_kind
 from orch.quoting import Raw, heredoc, shell_line, word
-from orch.runtimes import runtime_of
-from orch.sections import banner, service_port
+from orch.sections import banner, in_environment, recipe_word, service_port
 
 __all__ = ("KIND", "sql_string", "bootstrap_sql", "option_file_value")
+
+# the server itself, as a recipe\'s command may name it: args given to it get orch\'s flags after them
+PROGRAMS = ("mysqld", "mariadbd")
 
 PORT = 3306
 SOURCE = "docker://mysql:8.0"
 # an image runs MySQL (or MariaDB) as mysqld; Debian's host packages call it mariadbd
 DEFAULT_PROGRAM = {"host": "mariadbd"}
+
+
+def default_program(job):
+    return DEFAULT_PROGRAM.get(job.runtime, "mysqld")
 
 
 def sql_string(value):
@@ -32,44 +38,52 @@ def option_file_value(value):
     return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _arg(args, name):
-    for arg in args:
+def _arg(job, name):
+    """The value of ``name=...`` among the recipe's args (its recipe variables in place), or None."""
+    for arg in job.args or ():
         if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
+            return recipe_word(job, arg.split("=", 1)[1])
     return None
 
 
+DATA_DIR = Raw('"$ORCH_RUN_DIR/mysql-data"')
+# a unix socket path must stay under ~100 bytes: keep it out of the (long) run directory
+SOCKET = Raw('"${TMPDIR:-/tmp}/orch-$ORCH_JOB.sock"')
+
+
 def data_dir(job):
-    return _arg(job.args or (), "--datadir") or Raw('"$ORCH_RUN_DIR/mysql-data"')
+    return _arg(job, "--datadir") or DATA_DIR
 
 
 def socket(job):
-    # a unix socket path must stay under ~100 bytes: keep it out of the (long) run directory
-    return _arg(job.args or (), "--socket") or Raw('"${TMPDIR:-/tmp}/orch-$ORCH_JOB.sock"')
+    return _arg(job, "--socket") or SOCKET
 
 
 def program(job):
-    return job.command or DEFAULT_PROGRAM.get(job.runtime, "mysqld")
+    return recipe_word(job, job.command) if job.command else default_program(job)
 
 
 def command(job):
-    if job.args is not None:
-        return (program(job),) + job.args
-    return (
-        program(job),
-        Raw('--datadir="$ORCH_RUN_DIR/mysql-data"'),
-        Raw('--socket="${TMPDIR:-/tmp}/orch-$ORCH_JOB.sock"'),
+    """orch's arguments; with the recipe's args, orch's data directory and socket after them unless they name their own
+    (the setup, the readiness check and the bootstrap use the same), and ``ports[0]`` unless they name a port."""
+    port = "--port=%d" % service_port(job, PORT)
+    appended = [("--datadir", (Raw("--datadir=" + DATA_DIR),)), ("--socket", (Raw("--socket=" + SOCKET),))]
+    if job.ports:
+        appended.append(("--port", (port,)))
+    return command_with(job, default_program(job), (
+        Raw("--datadir=" + DATA_DIR),
+        Raw("--socket=" + SOCKET),
         Raw('--pid-file="$ORCH_RUN_DIR/state/mysqld.pid"'),
-        "--port=%d" % service_port(job, PORT),
+        port,
         Raw('--bind-address="$ORCH_BIND"'),
         Raw('--user="$(id -un)"'),
         "--loose-mysqlx=OFF",
-    )
+    ), appended, PROGRAMS)
 
 
 def setup(job):
     """Initialise an empty data directory with whichever tool the image or host has."""
-    wrap = runtime_of(job).wrap
+    wrap = in_environment
     has_mariadb = wrap(job, ("sh", "-c", "command -v mariadb-install-db"))
     mariadb = wrap(job, ("mariadb-install-db", Raw("--datadir=" + word(data_dir(job))), Raw('--user="$(id -un)"'),
                          "--auth-root-authentication-method=normal", "--skip-test-db"))
@@ -92,7 +106,7 @@ def setup(job):
 
 def probe(job):
     # 0 once the server answers, even with "Access denied" (a data directory whose root has a password)
-    return runtime_of(job).wrap(job, ("mysqladmin", _socket_option(job), "-uroot", "ping"))
+    return in_environment(job, ("mysqladmin", _socket_option(job), "-uroot", "ping"))
 
 
 def bootstrap_sql(job):
@@ -137,7 +151,7 @@ def root_login(job):
     """
     if not setting(job, "root_password"):
         return ("orch_root=(-uroot)",)
-    check = runtime_of(job).wrap(job, ("mysql", Raw('"${orch_root[@]}"'), _socket_option(job), "-e", "SELECT 1"))
+    check = in_environment(job, ("mysql", Raw('"${orch_root[@]}"'), _socket_option(job), "-e", "SELECT 1"))
     return (
         "orch_root=(-uroot)",
         "if ! %s >/dev/null 2>&1; then" % shell_line(*check),
@@ -156,7 +170,7 @@ def init_marker(job):
 
 
 def bootstrap(job):
-    wrap = runtime_of(job).wrap
+    wrap = in_environment
     sock = _socket_option(job)
     as_root = wrap(job, ("mysql", Raw('"${orch_root[@]}"'), sock))
     after = wrap(job, ("mysql", Raw('--defaults-extra-file="$ORCH_RUN_DIR/state/client.cnf"'), sock))
@@ -205,4 +219,6 @@ KIND = service_kind(
     endpoint_schemes=("mysql",),
     setup=(setup,),
     ready=(bootstrap,),
+    init_script=True,
+    programs=PROGRAMS,
 )

@@ -1,6 +1,7 @@
 """mysql_benchmark: drives sysbench OLTP workloads against the target MySQL/MariaDB."""
 from orch import schema
 from orch.kinds.client import client_kind
+from orch.sweep import fixed
 
 __all__ = ("KIND",)
 
@@ -31,4 +32,6 @@ KIND = client_kind(
         "password_env": "--password-env",
     },
     docker_source="docker://severalnines/sysbench",
+    # what the load generator reads from its environment when no parameter says otherwise (the seed's names)
+    reads=lambda parameters: ("MYSQL_USER", "MYSQL_DATABASE", fixed(parameters).get("password_env") or "MYSQL_PASSWORD"),
 )

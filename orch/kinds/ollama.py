@@ -3,9 +3,8 @@ from orch import schema
 from orch.kinds.common import command_or, local_url, setting
 from orch.kinds.service import service_kind
 from orch.quoting import Raw, shell_line, word
-from orch.runtimes import runtime_of
 from orch.runtimes.images import site_argument
-from orch.sections import banner, service_port
+from orch.sections import banner, in_environment, service_port
 
 __all__ = ("KIND",)
 
@@ -36,15 +35,16 @@ def model_ready(job):
     model = setting(job, "model")
     if not model:
         return ()
-    wrap = runtime_of(job).wrap
-    show = shell_line(*wrap(job, ("ollama", "show", model))) + " >/dev/null 2>&1"
+    # in the job's environment: ollama's client finds the server through OLLAMA_HOST
+    show = shell_line(*in_environment(job, ("ollama", "show", model))) + " >/dev/null 2>&1"
     if job.site.pull == "never":
         fetch = "orch_fail %s 1" % word("model %s is not in the model directory, and site %s lets no job fetch (pull: never): "
                                         "pull it on the login node with orch pull RECIPE --site %s --runtime %s"
                                         % (model, job.site.name, site_argument(job.site), job.runtime))
     else:
         fetch = "{ orch_log %s; %s || orch_fail %s 1; }" % (
-            word("pulling model " + model), shell_line(*wrap(job, ("ollama", "pull", model))), word("ollama pull %s failed" % model))
+            word("pulling model " + model), shell_line(*in_environment(job, ("ollama", "pull", model))),
+            word("ollama pull %s failed" % model))
     url = local_url(service_port(job, PORT), "/api/generate")
     load = ("curl", "-fsS", "-o", "/dev/null", "--max-time", "900", "-H", "Content-Type: application/json",
             "-d", warm_request(model, setting(job, "gpu_layers")), url)

@@ -1,6 +1,6 @@
 """ollama_benchmark: streams generations from the target Ollama and times every token."""
 from orch import schema
-from orch.kinds.client import client_kind
+from orch.kinds.client import Each, client_kind
 
 __all__ = ("KIND",)
 
@@ -46,7 +46,10 @@ KIND = client_kind(
         "request_rate": "--request-rate",
         "arrival": "--arrival",
         "prompts_file": "--prompts-file",
+        "prompts": Each("--prompt"),
         "warmup": "--warmup",
         "timeout": "--timeout",
     },
+    check=lambda parameters: ([("prompts_file", "also given as prompts: give one of them")]
+                              if "prompts" in parameters and "prompts_file" in parameters else []),
 )

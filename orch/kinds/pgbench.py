@@ -38,4 +38,6 @@ KIND = client_kind(
     },
     docker_source="docker://postgres:16",
     env=password_environment('PGPASSWORD'),
+    # libpq's names, which the load generator reads when the parameters leave user, database or password out
+    reads=lambda parameters: ("PGUSER", "PGDATABASE", "PGPASSWORD"),
 )

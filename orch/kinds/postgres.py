@@ -17,13 +17,15 @@ import stringprep
 import unicodedata
 
 from orch import schema
-from orch.kinds.common import command_or, setting
+from orch.kinds.common import command_with, setting
 from orch.kinds.service import service_kind
 from orch.quoting import Literal, Raw, heredoc, shell_line, word
-from orch.runtimes import runtime_of
-from orch.sections import banner, service_port
+from orch.sections import banner, in_environment, recipe_word, service_port
 
 __all__ = ("KIND", "saslprep", "scram_verifier", "bootstrap_sql", "hba_text")
+
+# the server itself, as a recipe\'s command may name it: args given to it get orch\'s flags after them
+PROGRAMS = ("postgres",)
 
 PORT = 5432
 SOURCE = "docker://postgres:16"
@@ -82,8 +84,21 @@ def _salt(job, user):
 
 
 def data_dir(job):
+    """The recipe's ``data_directory``, else the one its args give the server (``-D``), else orch's."""
     value = setting(job, "data_directory")
-    return value if value else Raw('"$ORCH_RUN_DIR/postgres-data"')
+    return value or _args_data_dir(job) or Raw('"$ORCH_RUN_DIR/postgres-data"')
+
+
+def _args_data_dir(job):
+    args = list(job.args or ())
+    for index, arg in enumerate(args):
+        if arg == "-D" and index + 1 < len(args):
+            return recipe_word(job, args[index + 1])
+        if arg.startswith("--pgdata="):
+            return recipe_word(job, arg.split("=", 1)[1])
+        if arg.startswith("-D") and len(arg) > 2:
+            return recipe_word(job, arg[2:])
+    return None
 
 
 def database_of(job):
@@ -97,7 +112,7 @@ def _superuser():
 
 
 def _psql(job, database, script):
-    return runtime_of(job).wrap(job, (
+    return in_environment(job, (
         "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", Raw('"$ORCH_PG_SOCKETS"'),
         "-p", str(service_port(job, PORT)), "-U", _superuser(), "-d", database, "-f", script,
     ))
@@ -145,7 +160,7 @@ def hba_text(job):
 
 def setup(job):
     """The socket directory, the data directory (``initdb`` once per data directory) and pg_hba.conf."""
-    wrap = runtime_of(job).wrap
+    wrap = in_environment
     data = data_dir(job)
     initialised = wrap(job, ("test", "-s", Raw(word(data) + "/PG_VERSION")))
     initdb = wrap(job, ("initdb", "-D", data, "--no-locale", "--encoding=UTF8", "--auth-local=peer", "--auth-host=scram-sha-256"))
@@ -182,23 +197,33 @@ def command(job):
 
 
 def server(job):
-    extra = ()
+    """orch's arguments; with the recipe's args, after them what they leave out of the data directory, socket
+    directory and pg_hba.conf orch sets up, the recipe's own fields and ``ports[0]``."""
+    extra, appended = (), []
     if setting(job, "max_connections") is not None:
         extra += ("-c", "max_connections=%d" % setting(job, "max_connections"))
+        appended.append(("-c max_connections", extra[-2:]))
     if setting(job, "shared_buffers"):
         extra += ("-c", "shared_buffers=%s" % setting(job, "shared_buffers"))
-    return command_or(job, "postgres", (
+        appended.append(("-c shared_buffers", extra[-2:]))
+    orch_own = (
+        ("-D", ("-D", data_dir(job))),
+        ("-c unix_socket_directories", ("-c", Raw('unix_socket_directories="$ORCH_PG_SOCKETS"'))),
+        ("-c hba_file", ("-c", Raw('hba_file="$ORCH_RUN_DIR/state/pg_hba.conf"'))),
+    )
+    port = ((("-p", ("-p", str(service_port(job, PORT)))),) if job.ports else ())
+    return command_with(job, "postgres", (
         "-D", data_dir(job),
         "-p", str(service_port(job, PORT)),
         "-c", Raw('listen_addresses="$ORCH_BIND"'),
         "-c", Raw('unix_socket_directories="$ORCH_PG_SOCKETS"'),
         "-c", Raw('hba_file="$ORCH_RUN_DIR/state/pg_hba.conf"'),
-    ) + extra)
+    ) + extra, orch_own + tuple(appended) + port, PROGRAMS)
 
 
 def probe(job):
     # 0 only once the server accepts connections (1 while it starts up, 2 when nothing answers)
-    return runtime_of(job).wrap(job, ("pg_isready", "-q", "-h", Raw('"$ORCH_LOCAL"'), "-p", str(service_port(job, PORT))))
+    return in_environment(job, ("pg_isready", "-q", "-h", Raw('"$ORCH_LOCAL"'), "-p", str(service_port(job, PORT))))
 
 
 def _identifier(name):
@@ -235,7 +260,7 @@ def bootstrap_sql(job):
 
 def bootstrap(job):
     """The role and database, then the recipe's ``init_script`` once per data directory."""
-    wrap = runtime_of(job).wrap
+    wrap = in_environment
     sql = bootstrap_sql(job)
     if not sql and not job.init_script:
         return ()
@@ -281,4 +306,11 @@ KIND = service_kind(
     endpoint_schemes=("postgres", "postgresql"),
     setup=(programs, setup),
     ready=(bootstrap,),
+    init_script=True,
+    arg_options={
+        "data_directory": ("-D", "--pgdata"),
+        "max_connections": ("-c max_connections", "--max_connections", "--max-connections", "-N"),
+        "shared_buffers": ("-c shared_buffers", "--shared_buffers", "--shared-buffers", "-B"),
+    },
+    programs=PROGRAMS,
 )

@@ -4,12 +4,15 @@ A ``service_id`` target is found through the endpoints directory when the
 job starts (bounded wait), so nobody copies node names into the recipe.
 """
 from orch import schema
-from orch.kinds.common import command_or, setting
+from orch.kinds.common import command_with, setting
 from orch.kinds.service import service_kind
 from orch.quoting import Raw, shell_line, word
 from orch.sections import await_endpoint, banner, service_port
 
 __all__ = ("KIND", "config_lines")
+
+# the server itself, as a recipe\'s command may name it: args given to it get orch\'s flags after them
+PROGRAMS = ("prometheus",)
 
 PORT = 9090
 SOURCE = "docker://prom/prometheus:latest"
@@ -69,17 +72,41 @@ def setup(job):
     return banner("prometheus configuration") + ('mkdir -p "$ORCH_RUN_DIR/prometheus-data"',) + config_lines(job)
 
 
+DATA = '"$ORCH_RUN_DIR/prometheus-data"'
+
+
+def storage_path(job):
+    """Where Prometheus is told its data is: the recipe's ``storage_path`` (a path in the container, where
+    ``binds`` puts the data directory; no container on the host runtime), else the data directory itself."""
+    path = setting(job, "storage_path")
+    return Raw(path) if path and job.runtime != "host" else Raw(DATA)
+
+
+def binds(settings):
+    """The run's data directory, bound at the recipe's ``storage_path`` (the seed's PROMETHEUS_STORAGE_PATH)."""
+    path = settings.get("storage_path")
+    return ("$ORCH_RUN_DIR/prometheus-data:%s" % path,) if path else ()
+
+
 def command(job):
-    return command_or(
+    config = Raw('--config.file="$ORCH_RUN_DIR/state/prometheus.yml"')
+    retention = "--storage.tsdb.retention.time=%s" % setting(job, "retention_time", "15d")
+    listen = Raw('--web.listen-address="$ORCH_BIND":%d' % service_port(job, PORT))
+    appended = []
+    if setting(job, "scrape_interval") or setting(job, "monitoring_targets"):
+        appended.append(("--config.file", (config,)))
+    if setting(job, "retention_time"):
+        appended.append(("--storage.tsdb.retention.time", (retention,)))
+    if setting(job, "storage_path"):
+        appended.append(("--storage.tsdb.path", (Raw("--storage.tsdb.path=" + storage_path(job)),)))
+    if job.ports:
+        appended.append(("--web.listen-address", (listen,)))
+    return command_with(
         job,
         "prometheus",
-        (
-            Raw('--config.file="$ORCH_RUN_DIR/state/prometheus.yml"'),
-            Raw('--storage.tsdb.path="$ORCH_RUN_DIR/prometheus-data"'),
-            "--storage.tsdb.retention.time=%s" % setting(job, "retention_time", "15d"),
-            Raw('--web.listen-address="$ORCH_BIND":%d' % service_port(job, PORT)),
-            "--web.enable-lifecycle",
-        ),
+        (config, Raw("--storage.tsdb.path=" + storage_path(job)), retention, listen, "--web.enable-lifecycle"),
+        appended,
+        PROGRAMS,
     )
 
 
@@ -100,11 +127,21 @@ KIND = service_kind(
         ),
         "retention_time": schema.Text(pattern=DURATION, hint="a Prometheus duration (e.g. 15d, 12h)"),
         "scrape_interval": schema.Text(pattern=DURATION, hint="a Prometheus duration (e.g. 15s)"),
+        # the seed's PROMETHEUS_STORAGE_PATH: where the data is in the container
+        "storage_path": schema.Text(pattern=r"/[A-Za-z0-9_./-]*", hint="an absolute path in the container (e.g. /prometheus)"),
     },
-    env_fields={"PROMETHEUS_RETENTION_TIME": "retention_time"},
+    env_fields={"PROMETHEUS_RETENTION_TIME": "retention_time", "PROMETHEUS_STORAGE_PATH": "storage_path"},
     port=PORT,
     docker_source=SOURCE,
     health_path="/-/ready",
     command=command,
     setup=(setup,),
+    arg_options={
+        "retention_time": ("--storage.tsdb.retention.time",),
+        "scrape_interval": ("--config.file",),
+        "monitoring_targets": ("--config.file",),
+        "storage_path": ("--storage.tsdb.path",),
+    },
+    binds=binds,
+    programs=PROGRAMS,
 )

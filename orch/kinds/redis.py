@@ -1,11 +1,14 @@
 """Redis: ``redis-server`` with orch's config (persistence, maxmemory, password)."""
 from orch import schema
-from orch.kinds.common import command_or, setting
+from orch.kinds.common import command_with, setting
 from orch.kinds.service import service_kind
 from orch.quoting import Literal, Raw, heredoc
-from orch.sections import banner, service_port
+from orch.sections import banner, in_environment, service_port
 
 __all__ = ("KIND", "config_text", "redis_string")
+
+# the server itself, as a recipe\'s command may name it: args given to it get orch\'s flags after them
+PROGRAMS = ("redis-server",)
 
 PORT = 6379
 # the older tool wrote the config it generated to this path in its container and ran redis-server on it,
@@ -31,46 +34,66 @@ PERSISTENCE = {
 }
 
 
+# with the recipe's args, orch's config carries only the recipe's own fields; an arg setting the same is refused
+ARG_OPTIONS = {"persistence": ("--save", "--appendonly", "--appendfsync"), "maxmemory": ("--maxmemory",),
+               "password": ("--requirepass",)}
+
+
+def recipe_args(job):
+    """The job, its args dropped when they are the older tool's generated config (``SEED_CONFIG_ARGS``)."""
+    return job.set(args=None) if job.args == SEED_CONFIG_ARGS else job
+
+
 def config_text(job):
-    """redis.conf for this job: persistence, memory limit, password. Bind, port and dir go on the command line."""
-    lines = ["protected-mode no", "daemonize no"]
-    lines.extend(PERSISTENCE[setting(job, "persistence", "none")])
+    """redis.conf for this job: persistence, memory limit, password. Bind, port and dir go on the command line.
+
+    With the recipe's ``args`` it holds only the fields the recipe sets (it is included after the
+    args, whose own config file and options stay as they are for everything else).
+    """
+    job = recipe_args(job)
+    lines = []
+    if job.args is None:
+        lines.extend(("protected-mode no", "daemonize no"))
+        lines.extend(PERSISTENCE[setting(job, "persistence", "none")])
+    elif setting(job, "persistence"):
+        lines.extend(PERSISTENCE[setting(job, "persistence")])
     maxmemory = setting(job, "maxmemory")
     if maxmemory:
         lines.append("maxmemory %s" % maxmemory)
     password = setting(job, "password")
     if password:
         lines.append("requirepass %s" % redis_string(password))
-    return "\n".join(lines) + "\n"
+    return "".join(line + "\n" for line in lines)
 
 
 def setup(job):
+    text = config_text(job)
     return banner("redis configuration") + (
         'mkdir -p "$ORCH_RUN_DIR/redis-data"',
-    ) + heredoc(Raw('"$ORCH_RUN_DIR/state/redis.conf"'), config_text(job))
+    ) + (heredoc(Raw('"$ORCH_RUN_DIR/state/redis.conf"'), text) if text else ())
 
 
 def command(job):
     port = service_port(job, PORT)
-    if job.args == SEED_CONFIG_ARGS:
-        job = job.set(args=None)
-    return command_or(
+    job = recipe_args(job)
+    conf = Raw('"$ORCH_RUN_DIR/state/redis.conf"')
+    appended = []
+    if any(setting(job, name) for name in ARG_OPTIONS):
+        appended.append(("--include", ("--include", conf)))
+    if job.ports:
+        appended.append(("--port", ("--port", str(port))))
+    return command_with(
         job,
         "redis-server",
-        (
-            Raw('"$ORCH_RUN_DIR/state/redis.conf"'),
-            "--port", str(port),
-            "--bind", Raw('"$ORCH_BIND"'),
-            "--dir", Raw('"$ORCH_RUN_DIR/redis-data"'),
-        ),
+        (conf, "--port", str(port), "--bind", Raw('"$ORCH_BIND"'), "--dir", Raw('"$ORCH_RUN_DIR/redis-data"')),
+        appended,
+        PROGRAMS,
     )
 
 
 def probe(job):
     # redis-cli exits 0 on an error reply (NOAUTH, LOADING): only PONG counts
-    from orch.runtimes import runtime_of
-
-    cli = runtime_of(job).wrap(job, ("redis-cli", "-h", Raw('"$ORCH_LOCAL"'), "-p", str(service_port(job, PORT)), "ping"))
+    cli = in_environment(job, ("redis-cli", "-h", Raw('"$ORCH_LOCAL"'), "-p", str(service_port(job, PORT)), "ping"))
     return ("bash", "-c", Literal('"$@" | grep -q PONG'), "orch-probe") + tuple(cli)
 
 
@@ -97,4 +120,6 @@ KIND = service_kind(
     endpoint_schemes=("redis",),
     setup=(setup,),
     env=environment,
+    arg_options=ARG_OPTIONS,
+    programs=PROGRAMS,
 )

@@ -17,13 +17,18 @@ def http_health_probe(port, path):
 
 
 def service_kind(name, summary, *, port, docker_source, command, probe=None, health_path=None, fields=None,
-                 env_fields=None, setup=(), ready=(), env=None, endpoint_schemes=()):
+                 env_fields=None, setup=(), ready=(), env=None, endpoint_schemes=(), arg_options=None, init_script=False,
+                 binds=None, programs=()):
     """The ``Kind`` of a service and its standard sections (``orch.sections.service_sections``).
 
     + port: the port it listens on unless the recipe's ``ports`` says otherwise
     + probe: ``job -> words`` that succeed once it is ready; default: ``health_path`` over HTTP
     + setup / ready / env: as ``service_sections`` takes them
     + endpoint_schemes: for a kind checked with its own client, the URL schemes that name it (``redis``)
+    + arg_options: field -> the options of the program that set the same (see ``Kind.arg_options``)
+    + programs: the names of its program (``redis-server``): args given to one of them get orch's flags after them
+    + init_script: whether the kind runs the recipe's ``init_script``
+    + binds: ``settings -> bind mounts`` its fields need in the container
     """
     if probe is None:
         if health_path is None:
@@ -35,6 +40,10 @@ def service_kind(name, summary, *, port, docker_source, command, probe=None, hea
         summary=summary,
         fields=fields or {},
         env_fields=env_fields or {},
+        arg_options={field: tuple(options) for field, options in (arg_options or {}).items()},
+        init_script=init_script,
+        programs=tuple(programs),
+        binds=binds or (lambda settings: ()),
         port=port,
         docker_source=docker_source,
         health_path=health_path,

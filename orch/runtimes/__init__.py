@@ -1,6 +1,6 @@
 """Runtimes: how a command runs on the node (in an Apptainer or Charliecloud image, or from PATH).
 
-A runtime is a record of three functions of the job, the same shape for every runtime:
+A runtime is a record of two functions of the job and a snippet of bash, the same shape for every runtime:
 
 - ``image(job, source, sidecar=None)``: lines that set ``$ORCH_IMAGE`` (a sidecar's: its own
   ``(variable, file name)``) to the image and make sure it is there (fetched only when the site's ``pull`` policy allows it, else the job fails at
@@ -8,7 +8,9 @@ A runtime is a record of three functions of the job, the same shape for every ru
 - ``wrap(job, words, image, binds, gpu)``: the words that run a command in that image, with the run
   directory, the recipe's ``bind_mounts`` and ``binds`` mounted, and the GPU when the job asks for
   one (``gpu=False``: a sidecar, which needs none);
-- ``export(name, value)``: the line that hands an environment variable to what runs inside.
+- ``environment``: the bash that hands the job's environment (``orch.sections.environment``) to a
+  command the runtime's way: plain variables (host, Charliecloud, whose ``ch-run`` passes them
+  through) or ``APPTAINERENV_<NAME>``.
 
 Scripts of two runtimes differ only in the lines these functions give (``tests/test_runtimes.py``).
 """

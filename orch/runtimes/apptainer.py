@@ -1,5 +1,5 @@
 """Apptainer: SIF image files, ``apptainer exec``, ``APPTAINERENV_*`` for the environment."""
-from orch.quoting import Raw, assignment, heredoc, shell_line, word
+from orch.quoting import Raw, heredoc, shell_line, word
 from orch.runtimes.images import bind_pairs, gpu_requested, image_lines, image_path, source_id, source_of
 from orch.runtimes.record import Runtime
 
@@ -59,10 +59,12 @@ def wrap(job, words, image=Raw('"$ORCH_IMAGE"'), binds=(), gpu=None):
     return tuple(prefix) + (image,) + tuple(words)
 
 
-def export(name, value):
-    # --env splits its argument at commas; APPTAINERENV_* carries any value intact. The plain
-    # shell variable (not exported) lets later values and args say ${NAME}, as on the host.
-    return '%s; export APPTAINERENV_%s="$%s"' % (assignment(name, value), name, name)
+# --env splits its argument at commas; APPTAINERENV_<NAME> carries any value intact, and Apptainer makes it the
+# container's NAME (HOME and PATH too, which it would not take from the host's environment). The variables orch
+# takes literally (credentials, the kind's own settings; their names in ORCH_PLAIN_ENV) also go by their own name
+# to what runs on the node: orch's load generator reads them there.
+ENVIRONMENT = ('for orch_v in "${!ORCH_ENV_@}"; do orch_n=${orch_v#ORCH_ENV_}; export "APPTAINERENV_$orch_n=${!orch_v}"; '
+               'case " ${ORCH_PLAIN_ENV-} " in *" $orch_n "*) export "$orch_n=${!orch_v}" ;; esac; unset "$orch_v"; done; '
+               'unset ORCH_PLAIN_ENV; exec "$@"')
 
-
-APPTAINER = Runtime(name="apptainer", image=image, wrap=wrap, export=export)
+APPTAINER = Runtime(name="apptainer", image=image, wrap=wrap, environment=ENVIRONMENT)

@@ -6,8 +6,9 @@ the recipe's ``image_path`` when that is not a SIF file. ``ch-run`` binds only o
 the image has, so the job makes its mount points in the image first (the image is its owner's
 directory); a GPU is handed in with ``ch-fromhost --nvidia``, Charliecloud's way.
 """
-from orch.quoting import Raw, assignment, heredoc, shell_line, word
+from orch.quoting import Raw, heredoc, shell_line, word
 from orch.runtimes.images import bind_pairs, build_suffix, charliecloud_name, gpu_requested, image_lines, source_id, source_of
+from orch.runtimes.host import PLAIN_ENVIRONMENT
 from orch.runtimes.record import Runtime
 
 __all__ = ("CHARLIECLOUD", "image_location", "dockerfile")
@@ -104,9 +105,5 @@ def wrap(job, words, image=Raw('"$ORCH_IMAGE"'), binds=(), gpu=None):
     return tuple(prefix) + (image, "--") + tuple(words)
 
 
-def export(name, value):
-    # ch-run passes the whole environment through; the plain variable is also there for later ${NAME}
-    return assignment(name, value, export=True)
-
-
-CHARLIECLOUD = Runtime(name="charliecloud", image=image, wrap=wrap, export=export)
+# ch-run passes the whole environment through: the variables go to it by their own names, as on the host
+CHARLIECLOUD = Runtime(name="charliecloud", image=image, wrap=wrap, environment=PLAIN_ENVIRONMENT)

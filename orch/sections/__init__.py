@@ -9,7 +9,8 @@ One module per part of a script:
 
 - ``header``: ``#!/bin/bash`` and the ``#SBATCH`` directives
 - ``preamble``: the run's variables, orch's helpers (``helpers.sh``), the teardown trap
-- ``prepare``: modules, environment, container image, the recipe's setup_script
+- ``environment``: the kind's and the recipe's variables, for what runs for the recipe (``in_environment``)
+- ``prepare``: modules, container image, the recipe's setup_script
 - ``service``: start, readiness, endpoint, wait; ``probes``: the readiness checks (``any_of`` several)
 - ``client``: the target's endpoint and readiness, the sweep point, the load
 - ``monitoring``: node_exporter and cAdvisor sidecars, scrape targets, progress gauges
@@ -22,7 +23,8 @@ from orch.sections.header import header, resource_values
 from orch.sections.lines import banner, render
 from orch.sections.monitoring import sidecars
 from orch.sections.preamble import preamble
-from orch.sections.prepare import environment, environment_with, image, modules, setup_script, setup_script_with
+from orch.sections.environment import environment, environment_with, in_environment, recipe_word
+from orch.sections.prepare import image, modules, setup_script, setup_script_with
 from orch.sections.probes import any_of, http_probe, probe_function, tcp_probe
 from orch.sections.service import health, publish, service_port, start, wait_service
 
@@ -34,6 +36,8 @@ __all__ = (
     "modules",
     "environment",
     "environment_with",
+    "in_environment",
+    "recipe_word",
     "image",
     "setup_script",
     "setup_script_with",

@@ -5,6 +5,7 @@ import posixpath
 
 from orch.quoting import VARIABLE, Raw, assignment, literal, shell_line, word
 from orch.runtimes import runtime_of
+from orch.sections.environment import in_environment, recipe_word, with_environment
 from orch.sections.lines import background, banner
 from orch.sections.monitoring import progress
 from orch.sections.probes import http_probe, probe_function, tcp_probe
@@ -225,19 +226,24 @@ def benchmark(program, arguments, job, output=("--output",), driver=False, tool_
     wrap = runtime_of(job).wrap
     if job.command:
         # the recipe's own program: it reads this task's parameters from ORCH_PARAM_* (and ORCH_RESULT)
-        words = wrap(job, (job.command,) + (job.args or ()))
+        words = tuple(recipe_word(job, w) for w in (job.command,) + (job.args or ()))
+        shown, run = wrap(job, words), in_environment(job, words)
     else:
         words = tuple(program(job)) + (Raw('"${orch_args[@]}"'),)
         if output is not None:
             words += tuple(output) + (Raw('"$ORCH_RESULT"'),)
         if not driver:
-            words = wrap(job, words)
-        elif tool_image and wrap(job, ()):
-            # the native tool runs in the image: the driver puts these words before it
-            words += ("--",) + tuple(wrap(job, ()))
-    lines.append(shell_line("orch_log", "running:", *words))
+            shown, run = wrap(job, words), in_environment(job, words)
+        else:
+            if tool_image and wrap(job, ()):
+                # the native tool runs in the image: the driver puts these words before it (it passes
+                # the job's environment on, as it has it)
+                words += ("--",) + tuple(wrap(job, ()))
+            # orch's own load generator, on the node: the job's environment is its too
+            shown, run = words, with_environment(words)
+    lines.append(shell_line("orch_log", "running:", *shown))
     lines.extend(progress(job, "running"))
-    lines.extend(background(words, "ORCH_CLIENT_PID"))
+    lines.extend(background(run, "ORCH_CLIENT_PID"))
     lines.extend(('wait "$ORCH_CLIENT_PID"', "orch_status=$?") + progress(job, "finished", '"$orch_status"'))
     lines.extend(result_copies(job))
     lines.extend(

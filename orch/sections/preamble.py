@@ -1,5 +1,5 @@
 """The preamble: the run's variables and directories, orch's helpers, the teardown trap, the ``started`` marker."""
-from orch.quoting import assignment, word
+from orch.quoting import assignment, literal, word
 from orch.sections.lines import banner
 from orch.sections.shell import helper_lines
 
@@ -29,6 +29,8 @@ def preamble(job):
     lines.append('if [ -n "${SLURM_JOB_ID:-}" ]; then')
     lines.append('    ORCH_DEADLINE=$(date -d "$(squeue -h -j "$SLURM_JOB_ID" -o %e 2>/dev/null)" +%s 2>/dev/null) || ORCH_DEADLINE=')
     lines.append("fi")
+    # how a command runs in the job's environment: as it is, until the environment section says otherwise
+    lines.append("ORCH_IN_ENV='exec \"$@\"'")
     # exported for the recipe's setup_script and anything else the job runs
     lines.append("export ORCH_JOB ORCH_RUN_DIR ORCH_ENDPOINTS_DIR ORCH_HOST ORCH_BIND ORCH_LOCAL")
     lines.append('mkdir -p "$ORCH_RUN_DIR/logs" "$ORCH_RUN_DIR/results" "$ORCH_RUN_DIR/metrics" "$ORCH_RUN_DIR/state" "$ORCH_ENDPOINTS_DIR"')
@@ -37,6 +39,9 @@ def preamble(job):
         lines.extend(failure_notice(job))
     lines.append('orch_mark started "{\\"job_id\\": \\"${SLURM_JOB_ID:-}\\", \\"host\\": \\"$ORCH_HOST\\"}"')
     lines.append('orch_log "%s %s starting on $ORCH_HOST"' % (job.role, job.kind))
+    if job.description:
+        # the recipe's own words about the job (descriptive only): in its log, on one line, nothing expanded
+        lines.append("orch_log %s" % literal("description: " + " ".join(job.description.split())))
     return tuple(lines)
 
 

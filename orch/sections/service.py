@@ -3,6 +3,7 @@ from toolz import curry
 
 from orch.quoting import Raw, shell_line, word
 from orch.runtimes import runtime_of
+from orch.sections.environment import in_environment
 from orch.sections.lines import background, banner
 from orch.sections.probes import probe_function
 
@@ -16,11 +17,11 @@ def service_port(job, default=None):
 
 @curry
 def start(command, job):
-    """Start the service in the background: ``command(job)`` gives its words."""
-    words = runtime_of(job).wrap(job, command(job))
+    """Start the service in the background, in the job's environment: ``command(job)`` gives its words."""
+    words = command(job)
     lines = list(banner("start %s" % job.kind))
-    lines.append(shell_line("orch_log", "starting:", *words))
-    lines.extend(background(words, "ORCH_SERVICE_PID"))
+    lines.append(shell_line("orch_log", "starting:", *runtime_of(job).wrap(job, words)))
+    lines.extend(background(in_environment(job, words), "ORCH_SERVICE_PID"))
     return tuple(lines)
 
 
