@@ -74,7 +74,11 @@ COMMON_FIELDS = {
             "image_path": schema.Text(allow_empty=False),
             "build_commands": schema.TextList(),
             "force_rebuild": schema.Boolean(),
-            "bind_mounts": schema.TextList(schema.Text(allow_empty=False)),
+            # src[:dst[:opts]], each path absolute or from a variable ($SCRATCH/data): a relative one would be
+            # relative to wherever the runtime happens to start
+            "bind_mounts": schema.TextList(schema.Text(
+                pattern=r"(?:/|\$\{?[A-Za-z_])[^:]*(?::(?:/|\$\{?[A-Za-z_])[^:]*(?::[A-Za-z0-9_,=-]+)?)?",
+                hint="src[:dst[:options]] with absolute paths (or $VARIABLE/...)")),
         }
     ),
     "resources": RESOURCES,
@@ -212,6 +216,11 @@ def _option_problems(filename, options, block, node, path):
     if profile and profile.pull == "never" and block.get("container", {}).get("force_rebuild"):
         problems.append(Problem(filename, schema.key_line(schema.child(node, "container"), "force_rebuild"), path + ".container.force_rebuild",
                                 "site %s lets no job fetch or build an image (pull: never): rebuild it with orch pull --force" % profile.name))
+    mounts = block.get("container", {}).get("bind_mounts", ())
+    if runtime == "charliecloud" and any(mount.count(":") > 1 for mount in mounts):
+        # ch-run (0.31) binds read-write and takes no options: ":ro" would be silently dropped
+        problems.append(Problem(filename, schema.key_line(schema.child(node, "container"), "bind_mounts"), path + ".container.bind_mounts",
+                                "charliecloud binds take no options (src[:dst] only): drop them, or use --runtime apptainer"))
     if job_id is not None and not re.fullmatch(NAME, job_id):
         problems.append(Problem(filename, 0, "--id", "%r: use letters, digits and _ . - only" % job_id))
     for option, value in (("--run-dir", run_dir), ("--endpoints-dir", endpoints_dir), ("--python", python)):

@@ -225,3 +225,16 @@ def test_validate_checks_a_site_profile_file_too(tmp_path):
     assert done.stdout.splitlines() == ["%s: ok (site mine: charliecloud runtime, pull never)" % good,
                                         "%s: ok (site meluxina: apptainer runtime, pull missing)" % (ROOT / "orch/sites/meluxina.yaml")]
     assert done.stderr.startswith("%s:4: site.images.directory: " % bad) and len(done.stderr.splitlines()) == 1
+
+
+def test_bind_mounts_are_absolute_and_charliecloud_takes_no_options():
+    with pytest.raises(RecipeError) as caught:
+        parse_job("service:\n  name: redis\n  container:\n    bind_mounts: [data, /x:y]\n", "r.yaml")
+    assert [(p.line, p.field) for p in caught.value.problems] == [
+        (4, "service.container.bind_mounts[0]"), (4, "service.container.bind_mounts[1]")]
+    ok = "service:\n  name: redis\n  container:\n    bind_mounts: [/scratch/x, \"$SCRATCH/d:/data:ro\"]\n"
+    assert parse_job(ok, runtime="apptainer").container.bind_mounts
+    with pytest.raises(RecipeError) as caught:
+        parse_job(ok, "r.yaml", runtime="charliecloud")
+    assert [(p.line, p.field) for p in caught.value.problems] == [(4, "service.container.bind_mounts")]
+    assert "no options" in str(caught.value)
