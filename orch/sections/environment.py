@@ -27,7 +27,6 @@ __all__ = ("environment", "environment_with", "in_environment", "with_environmen
 ENV_PREFIX = "ORCH_ENV_"
 
 
-
 def recipe_pairs(job):
     """``(name, parts)`` of the recipe's variables, in order, each value's ``$NAME`` of a variable above it replaced."""
     known, pairs = {}, []
