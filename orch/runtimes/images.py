@@ -4,12 +4,10 @@ import re
 
 from orch.quoting import Raw, assignment, word
 
-__all__ = ("gpu_requested", "image_path", "build_suffix", "image_dir_line", "charliecloud_name", "missing_image", "site_argument", "bind_pairs", "source_id",
-           "wanted_condition", "remember_source", "image_lines", "source_of")
+__all__ = ("gpu_requested", "image_path", "build_suffix", "image_dir_line", "charliecloud_name", "missing_image",
+           "site_argument", "bind_pairs", "source_id", "wanted_condition", "remember_source", "image_lines", "source_of")
 
 GPU_GRES = re.compile(r"(?:^|,)gpu(?::|$)")
-# the site's image directory, unless the job's environment names another
-IMAGE_DIR = Raw('"$ORCH_IMAGE_DIR"')
 
 
 def gpu_requested(job):
@@ -72,13 +70,15 @@ def source_id(job, source, own_image=True):
 def wanted_condition(test, variable, made_from, rebuild=False):
     """``if`` test: the image must be made: it is missing, or ``IMAGE.source`` says it was made from something else.
 
-    An image with no ``.source`` beside it (put there by hand, or by an admin) is taken as it is,
-    unless the recipe builds its own (``build_commands``: nobody else can have made that one).
     ``rebuild``: ``force_rebuild``, which remakes it in the first task of a sweep (or the one job).
     """
-    built = " build:" in made_from
-    stale = ('[ ! -f "$%s.source" ]' % variable if built else "") + \
-        ('%s[ "$(cat "$%s.source" 2>/dev/null)" != %s ]' % (" || " if built else '[ -f "$%s.source" ] && ' % variable, variable, word(made_from)))
+    recorded = '"$(cat "$%s.source" 2>/dev/null)"' % variable
+    if " build:" in made_from:
+        # nobody else can have made the recipe's own build: without a .source, it is not this one
+        stale = "[ %s != %s ]" % (recorded, word(made_from))
+    else:
+        # an image with no .source beside it (put there by hand, or by an admin) is taken as it is
+        stale = '[ -f "$%s.source" ] && [ %s != %s ]' % (variable, recorded, word(made_from))
     condition = '[ ! %s "$%s" ] || { %s; }' % (test, variable, stale)
     if rebuild:
         condition += ' || [ "${SLURM_ARRAY_TASK_ID:-0}" = "${SLURM_ARRAY_TASK_MIN:-0}" ]'
@@ -95,7 +95,7 @@ def image_lines(job, variable, location, source, made_from, test, fetch, rebuild
     condition = wanted_condition(test, variable, made_from, rebuild)
     lines = [image_dir_line(job), assignment(variable, location), "if %s; then" % condition]
     if job.site.pull != "missing":
-        lines.extend(missing_image(job, source, (), variable))
+        lines.append(missing_image(job, source, variable))
     else:
         lines.extend((
             '    mkdir -p "$(dirname "$%s")" || orch_fail "cannot make the directory of image $%s" 1' % (variable, variable),
@@ -124,17 +124,13 @@ def charliecloud_name(source):
     return reference.replace("/", "%").replace(":", "+")
 
 
-def missing_image(job, source, prepare, variable="ORCH_IMAGE"):
-    """The lines run when the image in ``$variable`` is missing: ``prepare`` (lines that fetch it) if the site allows, else a failure.
-
-    The failure names the image, its source, and the command that prepares it on the login node.
-    """
-    if job.site.pull == "missing":
-        return tuple(prepare)
+def missing_image(job, source, variable="ORCH_IMAGE"):
+    """The line that fails a job whose image in ``$variable`` must be made where its site lets no job fetch one,
+    naming the image, its source, and the command that prepares it on the login node."""
     rest = (" (%s) is missing or was made from another source, and site %s lets no job fetch an image (pull: never): "
-            "prepare it on the login node "
-            "with orch pull RECIPE --site %s --runtime %s" % (source, job.site.name, site_argument(job.site), job.runtime))
-    return ('    orch_fail "image $%s"%s 1' % (variable, word(rest)),)
+            "prepare it on the login node with orch pull RECIPE --site %s --runtime %s"
+            % (source, job.site.name, site_argument(job.site), job.runtime))
+    return '    orch_fail "image $%s"%s 1' % (variable, word(rest))
 
 
 def site_argument(site):
